@@ -1,0 +1,92 @@
+//! The command line: one file per verb; this root only declares them and
+//! the options every verb shares.
+
+mod bench;
+mod compare;
+mod eval;
+mod models;
+mod output;
+mod pipeline;
+mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "edgeid", version = edgeid::build_info::LONG_VERSION, about = "On-device face and voice authentication with signed verdicts")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// State directory (store, keys, queue).
+    #[arg(long, global = true, env = "EDGEID_STATE_DIR", default_value = "/var/lib/edgeid")]
+    pub state_dir: PathBuf,
+    /// Configuration file (default /etc/edgeid/edgeid.toml when present).
+    #[arg(long, global = true, env = "EDGEID_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Models directory holding manifest.toml.
+    #[arg(long, global = true, env = "EDGEID_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl GlobalArgs {
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir
+            .clone()
+            .unwrap_or_else(edgeid::infer::manifest::default_models_dir)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Similarity of the main faces in two photos, the decision at the shipped threshold, stage timings.
+    Compare(compare::CompareArgs),
+    /// List or check the models.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Measure accuracy on a labelled dataset.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Per-stage and end-to-end latency.
+    Bench(bench::BenchArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Compare(args) => compare::run(global, args),
+        Command::Models(cmd) => models::run(global, cmd),
+        Command::Eval(cmd) => eval::run(global, cmd),
+        Command::Bench(args) => bench::run(global, args),
+    }
+}
+
+/// Structured logs on stderr; `EDGEID_LOG` (or `RUST_LOG`) overrides `-v`.
+pub fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = std::env::var("EDGEID_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .map(EnvFilter::new)
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,75 @@
+//! `edgeid models list | check`.
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde::Serialize;
+
+use edgeid::infer::{Manifest, default_backend};
+
+use super::GlobalArgs;
+use super::output::emit;
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The models in the manifest with their role, source and licence.
+    List,
+    /// Verify every model's checksum and load it with the inference backend.
+    Check,
+}
+
+#[derive(Serialize)]
+struct CheckRow {
+    id: String,
+    role: String,
+    file: String,
+    ok: bool,
+    error: Option<String>,
+}
+
+pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
+    let dir = global.models_dir();
+    let manifest = Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
+    match cmd {
+        ModelsCommand::List => emit(global.json, &manifest.models(), |models| {
+            for m in models.iter() {
+                println!(
+                    "{:<16} {:<15} {}  {} {} ({})",
+                    m.id, m.role, m.file, m.provenance.package, m.provenance.version, m.licence
+                );
+                for (point, t) in &m.thresholds {
+                    println!("{:<16} threshold {point} = {:.4} ({})", "", t.value, t.measured_on);
+                }
+            }
+        }),
+        ModelsCommand::Check => {
+            let backend = default_backend();
+            let rows: Vec<CheckRow> = manifest
+                .models()
+                .iter()
+                .map(|m| {
+                    let result = manifest
+                        .read_verified(m)
+                        .and_then(|bytes| backend.load(m, &bytes).map(|_| ()));
+                    CheckRow {
+                        id: m.id.clone(),
+                        role: m.role.to_string(),
+                        file: manifest.path_of(m).display().to_string(),
+                        ok: result.is_ok(),
+                        error: result.err().map(|e| e.to_string()),
+                    }
+                })
+                .collect();
+            let failed = rows.iter().filter(|r| !r.ok).count();
+            emit(global.json, &rows, |rows| {
+                for r in rows {
+                    match &r.error {
+                        None => println!("ok    {:<16} {:<15} {}", r.id, r.role, r.file),
+                        Some(e) => println!("FAIL  {:<16} {:<15} {e}", r.id, r.role),
+                    }
+                }
+            })?;
+            anyhow::ensure!(failed == 0, "{failed} model(s) failed the check; see above");
+            Ok(())
+        }
+    }
+}

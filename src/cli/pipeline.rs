@@ -1,0 +1,15 @@
+//! Loading the face pipeline for a verb, with errors that say what to do.
+
+use anyhow::Context;
+
+use edgeid::infer::{Manifest, default_backend};
+use edgeid::pipeline::{FacePipeline, PipelineConfig};
+
+use super::GlobalArgs;
+
+pub fn load_pipeline(global: &GlobalArgs) -> anyhow::Result<FacePipeline> {
+    let dir = global.models_dir();
+    let manifest = Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
+    FacePipeline::load(&manifest, default_backend().as_ref(), PipelineConfig::default())
+        .context("loading the face models (run `edgeid models check`)")
+}

@@ -1,0 +1,391 @@
+//! The gallery: a subject's (or everyone's) templates opened once into one
+//! contiguous matrix, scored 1:1 or 1:N by cosine (dot product of unit
+//! vectors).
+//!
+//! The matrix is preallocated to its final size (no reallocation leaves a
+//! stray plaintext copy on the heap), `mlock`ed where the process may, and
+//! zeroised on drop. Templates of another embedder are never loaded: they
+//! are reported so the caller can say who must re-enrol.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use zeroize::Zeroize;
+
+use crate::store::templates::{self, Opened};
+use crate::store::{DataKey, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("template row {row} has {got} dimensions, the gallery {expected}: the store is inconsistent")]
+    Dimension { row: i64, expected: usize, got: usize },
+    #[error(
+        "subjects {subjects:?} were enrolled with another face model than the loaded {model}: \
+         re-enrol them (`edgeid enroll --replace`)"
+    )]
+    ModelMismatch { model: String, subjects: Vec<String> },
+}
+
+/// A template that failed to open.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TamperedRow {
+    pub row: i64,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct SubjectRange {
+    id: String,
+    start: usize,
+    end: usize,
+}
+
+/// Plaintext templates in memory.
+pub struct Gallery {
+    model_id: String,
+    dim: usize,
+    matrix: Vec<f32>,
+    locked: bool,
+    rows: Vec<i64>,
+    subjects: Vec<SubjectRange>,
+}
+
+/// A gallery and what could not go into it.
+pub struct GalleryLoad {
+    pub gallery: Gallery,
+    pub tampered: Vec<TamperedRow>,
+    /// Subject → model ids of templates skipped because another embedder made them.
+    pub other_models: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl GalleryLoad {
+    /// Subjects with no usable template of the loaded model (must re-enrol).
+    pub fn needs_reenrolment(&self) -> Vec<String> {
+        self.other_models
+            .keys()
+            .filter(|s| !self.gallery.contains(s))
+            .cloned()
+            .collect()
+    }
+}
+
+/// One subject's best score.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubjectScore {
+    pub subject: String,
+    pub score: f32,
+}
+
+impl Gallery {
+    /// Opens the templates of `modality` made by `model_id`, of one subject
+    /// when given.
+    pub fn open(
+        store: &Store,
+        dek: &DataKey,
+        modality: &str,
+        model_id: &str,
+        subject: Option<&str>,
+    ) -> Result<GalleryLoad, GalleryError> {
+        let (count, dim) = templates::shape(store, modality, model_id, subject)?;
+        let mut builder = Builder::new(model_id, dim, count);
+        let mut tampered = Vec::new();
+        let mut other_models: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut error = None;
+        templates::open_each(store, dek, modality, subject, |opened| match opened {
+            Opened::Tampered(meta) => {
+                tracing::error!(row = meta.row, subject = %meta.subject, "template failed its integrity check");
+                tampered.push(TamperedRow {
+                    row: meta.row,
+                    subject: meta.subject.clone(),
+                });
+            }
+            Opened::Ok(meta, _) if meta.model_id != model_id => {
+                other_models
+                    .entry(meta.subject.clone())
+                    .or_default()
+                    .insert(meta.model_id.clone());
+            }
+            Opened::Ok(meta, vector) => {
+                if let Err(e) = builder.push(&meta.subject, meta.row, vector) {
+                    error.get_or_insert(e);
+                }
+            }
+        })?;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        // Whole subjects only: one tampered row withdraws the subject, so an
+        // attacker cannot steer a decision by swapping in some rows.
+        let bad: BTreeSet<&str> = tampered.iter().map(|t| t.subject.as_str()).collect();
+        let mut gallery = builder.finish();
+        if !bad.is_empty() {
+            gallery = gallery.without(&bad);
+        }
+        Ok(GalleryLoad {
+            gallery,
+            tampered,
+            other_models,
+        })
+    }
+
+    /// A gallery from plaintext vectors (tests, benchmarks, imports).
+    pub fn from_vectors<'a>(
+        model_id: &str,
+        dim: usize,
+        entries: impl ExactSizeIterator<Item = (&'a str, i64, &'a [f32])>,
+    ) -> Result<Self, GalleryError> {
+        let mut builder = Builder::new(model_id, dim, entries.len());
+        for (subject, row, v) in entries {
+            builder.push(subject, row, v)?;
+        }
+        Ok(builder.finish())
+    }
+
+    fn without(mut self, drop: &BTreeSet<&str>) -> Self {
+        let mut builder = Builder::new(&self.model_id, self.dim, self.rows.len());
+        for s in &self.subjects {
+            if drop.contains(s.id.as_str()) {
+                continue;
+            }
+            for r in s.start..s.end {
+                let v = &self.matrix[r * self.dim..(r + 1) * self.dim];
+                // Cannot fail: same dimension, within capacity.
+                let _ = builder.push(&s.id, self.rows[r], v);
+            }
+        }
+        let out = builder.finish();
+        self.wipe();
+        out
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn subject_count(&self) -> usize {
+        self.subjects.len()
+    }
+
+    pub fn contains(&self, subject: &str) -> bool {
+        self.subjects.iter().any(|s| s.id == subject)
+    }
+
+    pub fn is_memory_locked(&self) -> bool {
+        self.locked
+    }
+
+    /// 1:1: the best score of `subject`'s templates, `None` if it has none.
+    pub fn score_subject(&self, subject: &str, probe: &[f32]) -> Option<f32> {
+        let range = self.subjects.iter().find(|s| s.id == subject)?;
+        if probe.len() != self.dim || range.start == range.end {
+            return None;
+        }
+        let block = &self.matrix[range.start * self.dim..range.end * self.dim];
+        block
+            .chunks_exact(self.dim)
+            .map(|row| dot(row, probe))
+            .max_by(f32::total_cmp)
+    }
+
+    /// 1:N: every template's score into `out` (resized), in row order.
+    pub fn score_all(&self, probe: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        if probe.len() != self.dim || self.dim == 0 {
+            return;
+        }
+        out.extend(self.matrix.chunks_exact(self.dim).map(|row| dot(row, probe)));
+    }
+
+    /// 1:N: each subject's best score, best first, at most `k`.
+    pub fn top_subjects(&self, probe: &[f32], k: usize) -> Vec<SubjectScore> {
+        let mut scores = Vec::with_capacity(self.rows.len());
+        self.score_all(probe, &mut scores);
+        if scores.is_empty() {
+            return Vec::new();
+        }
+        let mut best: Vec<(usize, f32)> = self
+            .subjects
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.end > s.start)
+            .map(|(i, s)| (i, scores[s.start..s.end].iter().copied().fold(f32::NEG_INFINITY, f32::max)))
+            .collect();
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        best.truncate(k);
+        best.into_iter()
+            .map(|(i, score)| SubjectScore {
+                subject: self.subjects[i].id.clone(),
+                score,
+            })
+            .collect()
+    }
+
+    fn wipe(&mut self) {
+        self.matrix.zeroize();
+        if self.locked {
+            // SAFETY: unlocking the exact range locked in `lock_memory`; the
+            // allocation is still alive (zeroize keeps the capacity).
+            unsafe {
+                libc::munlock(self.matrix.as_ptr().cast(), self.matrix.capacity() * size_of::<f32>());
+            }
+            self.locked = false;
+        }
+    }
+}
+
+impl Drop for Gallery {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// Dot product written for the auto-vectoriser: 16 independent lanes give
+/// it room for SSE/AVX on x86-64 and NEON on aarch64, with no intrinsics.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in ar.iter().zip(br) {
+        sum += x * y;
+    }
+    sum
+}
+
+struct Builder {
+    model_id: String,
+    dim: usize,
+    matrix: Vec<f32>,
+    rows: Vec<i64>,
+    subjects: Vec<SubjectRange>,
+}
+
+impl Builder {
+    fn new(model_id: &str, dim: usize, capacity_rows: usize) -> Self {
+        Self {
+            model_id: model_id.to_owned(),
+            dim,
+            matrix: Vec::with_capacity(capacity_rows * dim),
+            rows: Vec::with_capacity(capacity_rows),
+            subjects: Vec::new(),
+        }
+    }
+
+    /// Rows of one subject must arrive together (the store orders by subject).
+    fn push(&mut self, subject: &str, row: i64, v: &[f32]) -> Result<(), GalleryError> {
+        if v.len() != self.dim {
+            return Err(GalleryError::Dimension {
+                row,
+                expected: self.dim,
+                got: v.len(),
+            });
+        }
+        if self.matrix.len() + v.len() > self.matrix.capacity() {
+            // Growing would copy plaintext into a new buffer and free the
+            // old one unzeroised; a template enrolled since the count is
+            // simply left for the next open.
+            tracing::warn!(row, "template arrived after the gallery was sized; skipped");
+            return Ok(());
+        }
+        let index = self.rows.len();
+        match self.subjects.last_mut() {
+            Some(last) if last.id == subject => last.end = index + 1,
+            _ => self.subjects.push(SubjectRange {
+                id: subject.to_owned(),
+                start: index,
+                end: index + 1,
+            }),
+        }
+        self.matrix.extend_from_slice(v);
+        self.rows.push(row);
+        Ok(())
+    }
+
+    fn finish(self) -> Gallery {
+        let mut gallery = Gallery {
+            model_id: self.model_id,
+            dim: self.dim,
+            matrix: self.matrix,
+            locked: false,
+            rows: self.rows,
+            subjects: self.subjects,
+        };
+        gallery.locked = lock_memory(&gallery.matrix);
+        gallery
+    }
+}
+
+/// Keeps the templates out of swap when RLIMIT_MEMLOCK allows.
+fn lock_memory(matrix: &Vec<f32>) -> bool {
+    let bytes = matrix.capacity() * size_of::<f32>();
+    if bytes == 0 {
+        return false;
+    }
+    // SAFETY: mlock only changes paging of the range, which is exactly the
+    // vector's live allocation; the vector is never reallocated afterwards
+    // (the builder refuses to grow it) and `wipe` unlocks before it is freed.
+    let rc = unsafe { libc::mlock(matrix.as_ptr().cast(), bytes) };
+    if rc != 0 {
+        tracing::warn!(
+            bytes,
+            error = %std::io::Error::last_os_error(),
+            "could not mlock the gallery (raise LimitMEMLOCK=); templates may be swapped out"
+        );
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_naive_for_odd_lengths() {
+        for n in [1usize, 15, 16, 17, 128, 131] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - naive).abs() < 1e-4, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn scores_per_subject() {
+        let a = [1.0f32, 0.0];
+        let b = [0.0f32, 1.0];
+        let c = [0.6f32, 0.8];
+        let entries = vec![("alice", 1, &a[..]), ("alice", 2, &c[..]), ("bob", 3, &b[..])];
+        let g = Gallery::from_vectors("m", 2, entries.into_iter()).expect("gallery");
+        assert_eq!(g.score_subject("alice", &b), Some(0.8));
+        assert_eq!(g.score_subject("carol", &b), None);
+        let top = g.top_subjects(&b, 5);
+        assert_eq!(top[0].subject, "bob");
+        assert_eq!(top[1], SubjectScore { subject: "alice".into(), score: 0.8 });
+        let dropped = g.without(&BTreeSet::from(["alice"]));
+        assert!(!dropped.contains("alice") && dropped.contains("bob"));
+    }
+}

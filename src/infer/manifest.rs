@@ -1,0 +1,234 @@
+//! `models/manifest.toml`: what each model file is, where it came from, how
+//! to feed it, and (for embedders) the thresholds measured for it.
+//!
+//! Loading a model always goes through [`Manifest::load_session`], which
+//! refuses a file whose sha256 differs from the manifest's.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, InferError, Session};
+
+/// The file name of the manifest inside a models directory.
+pub const MANIFEST_FILE: &str = "manifest.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelRole {
+    FaceDetector,
+    FaceLandmarks,
+    FaceEmbedder,
+    FacePad,
+    VoiceVad,
+    VoiceEmbedder,
+}
+
+impl fmt::Display for ModelRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::FaceDetector => "face_detector",
+            Self::FaceLandmarks => "face_landmarks",
+            Self::FaceEmbedder => "face_embedder",
+            Self::FacePad => "face_pad",
+            Self::VoiceVad => "voice_vad",
+            Self::VoiceEmbedder => "voice_embedder",
+        };
+        f.write_str(name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    #[serde(rename = "NCHW")]
+    Nchw,
+    #[serde(rename = "NHWC")]
+    Nhwc,
+}
+
+/// How an image becomes the model's input tensor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub name: String,
+    /// Concrete shape including the batch dimension (pinned to 1).
+    pub shape: Vec<usize>,
+    pub layout: Layout,
+    pub colour: String,
+    /// value = (pixel − mean[c]) / std[c], with pixel in 0..=255.
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl InputSpec {
+    /// (height, width) of the image input.
+    pub fn image_size(&self) -> (usize, usize) {
+        match (self.layout, self.shape.as_slice()) {
+            (Layout::Nchw, [_, _, h, w]) | (Layout::Nhwc, [_, h, w, _]) => (*h, *w),
+            _ => (0, 0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub meaning: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    pub package: String,
+    pub version: String,
+    pub source_file: String,
+    pub source_sha256: String,
+    pub converter: String,
+    #[serde(default)]
+    pub tools: BTreeMap<String, String>,
+    pub max_abs_diff: f64,
+    pub verified_on: String,
+}
+
+/// One model file and everything needed to use it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub id: String,
+    pub file: String,
+    pub sha256: String,
+    pub role: ModelRole,
+    pub licence: String,
+    pub description: String,
+    pub input: InputSpec,
+    pub outputs: Vec<OutputSpec>,
+    pub provenance: Provenance,
+    /// Decision thresholds measured for this model, keyed by what they target
+    /// (for example `far_1e-3`), with the measurement that produced them.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Threshold>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub value: f32,
+    pub measured_on: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    schema: u32,
+    #[serde(rename = "model")]
+    models: Vec<ModelSpec>,
+}
+
+/// The parsed manifest together with the directory its files live in.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    dir: PathBuf,
+    models: Vec<ModelSpec>,
+}
+
+/// The manifest schema this binary understands.
+pub const MANIFEST_SCHEMA: u32 = 1;
+
+impl Manifest {
+    /// Reads `<dir>/manifest.toml`.
+    pub fn open(dir: &Path) -> Result<Self, InferError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| InferError::ManifestRead {
+            path: path.clone(),
+            source,
+        })?;
+        let file: ManifestFile =
+            toml::from_str(&text).map_err(|e| InferError::ManifestInvalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        if file.schema != MANIFEST_SCHEMA {
+            return Err(InferError::ManifestInvalid {
+                path,
+                message: format!(
+                    "schema {} is not supported (this build reads schema {MANIFEST_SCHEMA})",
+                    file.schema
+                ),
+            });
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            models: file.models,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn models(&self) -> &[ModelSpec] {
+        &self.models
+    }
+
+    /// The first model with this role (the manifest lists the default first).
+    pub fn by_role(&self, role: ModelRole) -> Result<&ModelSpec, InferError> {
+        self.models
+            .iter()
+            .find(|m| m.role == role)
+            .ok_or(InferError::NoModelForRole(role))
+    }
+
+    pub fn path_of(&self, spec: &ModelSpec) -> PathBuf {
+        self.dir.join(&spec.file)
+    }
+
+    /// Reads a model file and checks it against the manifest's sha256.
+    pub fn read_verified(&self, spec: &ModelSpec) -> Result<Vec<u8>, InferError> {
+        let path = self.path_of(spec);
+        let bytes = std::fs::read(&path).map_err(|source| InferError::ModelRead {
+            path: path.clone(),
+            source,
+        })?;
+        let actual = sha256_hex(&bytes);
+        if !actual.eq_ignore_ascii_case(&spec.sha256) {
+            return Err(InferError::ChecksumMismatch {
+                path,
+                expected: spec.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Verifies and loads the default model for `role`.
+    pub fn load_session(
+        &self,
+        role: ModelRole,
+        backend: &dyn Backend,
+    ) -> Result<Box<dyn Session>, InferError> {
+        let spec = self.by_role(role)?;
+        let bytes = self.read_verified(spec)?;
+        backend.load(spec, &bytes)
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+/// The models directory: `$EDGEID_MODELS_DIR`, else `models/` next to the
+/// binary's package (development), else the packaged location.
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EDGEID_MODELS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    if dev.join(MANIFEST_FILE).is_file() {
+        return dev;
+    }
+    PathBuf::from("/usr/share/edgeid/models")
+}

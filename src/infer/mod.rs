@@ -1,0 +1,71 @@
+//! Inference: one small trait, the models it runs, and the manifest that
+//! says what each model file is and how to feed it.
+//!
+//! - `manifest`: `models/manifest.toml`, checksums and input specs.
+//! - `tensor`: the plain tensor type that crosses the trait (no backend types leak out).
+//! - `tract`: the default, pure-Rust CPU backend.
+
+pub mod manifest;
+pub mod tensor;
+pub mod tract;
+
+use std::path::PathBuf;
+
+pub use manifest::{Manifest, ModelRole, ModelSpec};
+pub use tensor::Tensor;
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("cannot read model manifest {path}: {source}")]
+    ManifestRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("model manifest {path} is invalid: {message}")]
+    ManifestInvalid { path: PathBuf, message: String },
+    #[error("the model manifest has no model with role {0}")]
+    NoModelForRole(ModelRole),
+    #[error("cannot read model file {path}: {source}")]
+    ModelRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "model file {path} does not match the manifest: sha256 is {actual}, the manifest expects {expected}; reinstall the models or run scripts/convert-models"
+    )]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("model file {path} is not a usable ONNX model: {message}")]
+    ModelInvalid { path: PathBuf, message: String },
+    #[error("model {model}: input {what}")]
+    InputMismatch { model: String, what: String },
+    #[error("model {model} failed to run: {message}")]
+    Run { model: String, message: String },
+}
+
+/// A loaded model, ready to run one input tensor.
+///
+/// Implementations are cheap to share between threads; a run does not
+/// mutate the model.
+pub trait Session: Send + Sync {
+    /// The manifest entry this session was loaded from.
+    fn spec(&self) -> &ModelSpec;
+    /// Runs the model on one input tensor whose shape is the manifest's
+    /// input shape; returns the outputs in manifest order.
+    fn run(&self, input: Tensor) -> Result<Vec<Tensor>, InferError>;
+}
+
+/// Something that turns a verified model file into a [`Session`].
+pub trait Backend: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn load(&self, spec: &ModelSpec, bytes: &[u8]) -> Result<Box<dyn Session>, InferError>;
+}
+
+/// The backend this build uses by default.
+pub fn default_backend() -> Box<dyn Backend> {
+    Box::new(tract::TractBackend)
+}

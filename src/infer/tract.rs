@@ -1,0 +1,105 @@
+//! The default backend: tract-onnx, pure Rust, identical on x86-64 and aarch64.
+
+// tract's prelude brings the extension traits (fact builders, runnables)
+// its API is spread over; naming them one by one breaks between releases.
+use tract_onnx::prelude::*;
+
+use super::{Backend, InferError, ModelSpec, Session, Tensor as PlainTensor};
+
+pub struct TractBackend;
+
+struct TractSession {
+    spec: ModelSpec,
+    plan: Arc<TypedRunnableModel>,
+}
+
+impl Backend for TractBackend {
+    fn name(&self) -> &'static str {
+        "tract"
+    }
+
+    fn load(&self, spec: &ModelSpec, bytes: &[u8]) -> Result<Box<dyn Session>, InferError> {
+        let invalid = |message: String| InferError::ModelInvalid {
+            path: spec.file.clone().into(),
+            message,
+        };
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let inputs = model.input_outlets().map_err(|e| invalid(e.to_string()))?;
+        if inputs.len() != 1 {
+            return Err(invalid(format!("has {} inputs, expected 1", inputs.len())));
+        }
+        let input_name = model.node(inputs[0].node).name.clone();
+        if input_name != spec.input.name {
+            return Err(InferError::InputMismatch {
+                model: spec.id.clone(),
+                what: format!(
+                    "is named {input_name:?} in the file but {:?} in the manifest",
+                    spec.input.name
+                ),
+            });
+        }
+        let outputs = model.output_outlets().map_err(|e| invalid(e.to_string()))?;
+        if outputs.len() != spec.outputs.len() {
+            return Err(invalid(format!(
+                "has {} outputs, the manifest lists {}",
+                outputs.len(),
+                spec.outputs.len()
+            )));
+        }
+        // The files keep a symbolic batch dimension; pin it (and the rest of
+        // the shape) so tract can optimise for one concrete input.
+        model = model
+            .with_input_fact(0, f32::fact(spec.input.shape.clone()).into())
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        Ok(Box::new(TractSession {
+            spec: spec.clone(),
+            plan,
+        }))
+    }
+}
+
+impl Session for TractSession {
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn run(&self, input: PlainTensor) -> Result<Vec<PlainTensor>, InferError> {
+        if input.shape != self.spec.input.shape {
+            return Err(InferError::InputMismatch {
+                model: self.spec.id.clone(),
+                what: format!(
+                    "shape {:?} given, the model takes {:?}",
+                    input.shape, self.spec.input.shape
+                ),
+            });
+        }
+        let run_err = |message: String| InferError::Run {
+            model: self.spec.id.clone(),
+            message,
+        };
+        let tensor = Tensor::from_shape(&input.shape, &input.data)
+            .map_err(|e| run_err(e.to_string()))?;
+        let outputs = self
+            .plan
+            .run(tvec!(TValue::from(tensor)))
+            .map_err(|e| run_err(format!("{e:#}")))?;
+        outputs
+            .iter()
+            .map(|t| {
+                let view = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| run_err(e.to_string()))?;
+                Ok(PlainTensor {
+                    shape: view.shape().to_vec(),
+                    data: view.iter().copied().collect(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,17 @@
+//! edgeid: on-device biometric authentication.
+//!
+//! Data flows one way, and the modules follow it:
+//! `sources` (frames) → `vision` stages → `pipeline` (evidence for one
+//! frame) → `decision` (accept / reject with a reason) → sinks.
+//! `infer` runs the models for the stages; `eval` measures the whole.
+
+pub mod build_info;
+pub mod config;
+pub mod decision;
+pub mod eval;
+pub mod infer;
+pub mod pipeline;
+pub mod sources;
+pub mod store;
+pub mod verdict;
+pub mod vision;

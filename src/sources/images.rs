@@ -1,0 +1,129 @@
+//! Still images: decode JPEG or PNG into an upright 8-bit RGB picture.
+//!
+//! Grayscale, 16-bit, alpha and CMYK inputs all become RGB8; the EXIF
+//! orientation tag is applied so a phone photo is upright. Dimensions are
+//! checked from the header before any pixel buffer is allocated, so a small
+//! file that claims to be 20000×20000 is refused without using the memory.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+
+/// Largest width or height accepted (a 32 MP camera frame fits).
+pub const MAX_DIMENSION: u32 = 8192;
+/// Largest decoder allocation accepted, in bytes.
+pub const MAX_ALLOC_BYTES: u64 = 512 * 1024 * 1024;
+/// Smallest width or height that can hold a detectable face.
+pub const MIN_DIMENSION: u32 = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot read image {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin} is empty (0 bytes)")]
+    Empty { origin: String },
+    #[error("{origin} is not a JPEG or PNG image")]
+    UnknownFormat { origin: String },
+    #[error(
+        "{origin} is {width}×{height} pixels, larger than the {MAX_DIMENSION}×{MAX_DIMENSION} limit; downscale it first"
+    )]
+    TooLarge {
+        origin: String,
+        width: u32,
+        height: u32,
+    },
+    #[error(
+        "{origin} is {width}×{height} pixels, too small to hold a face (minimum {MIN_DIMENSION}×{MIN_DIMENSION})"
+    )]
+    TooSmall {
+        origin: String,
+        width: u32,
+        height: u32,
+    },
+    #[error("{origin} could not be decoded (corrupt or truncated?): {message}")]
+    Decode { origin: String, message: String },
+}
+
+/// Reads and decodes an image file.
+pub fn load_image(path: &Path) -> Result<RgbImage, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode_image(&bytes, &path.display().to_string())
+}
+
+/// Decodes image bytes; `origin` names them in errors (a path, "stdin", ...).
+pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> {
+    let origin = origin.to_owned();
+    if bytes.is_empty() {
+        return Err(ImageError::Empty { origin });
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Decode {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+    match reader.format() {
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
+        _ => return Err(ImageError::UnknownFormat { origin }),
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    limits.max_alloc = Some(MAX_ALLOC_BYTES);
+    reader.limits(limits);
+    let decode_err = |e: image::ImageError| ImageError::Decode {
+        origin: origin.clone(),
+        message: e.to_string(),
+    };
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => too_large_from_header(bytes, &origin),
+        other => decode_err(other),
+    })?;
+    let (width, height) = decoder.dimensions();
+    if width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(ImageError::TooLarge {
+            origin,
+            width,
+            height,
+        });
+    }
+    if width < MIN_DIMENSION || height < MIN_DIMENSION {
+        return Err(ImageError::TooSmall {
+            origin,
+            width,
+            height,
+        });
+    }
+    let orientation = decoder.orientation().map_err(decode_err)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        image::ImageError::Limits(_) => ImageError::TooLarge {
+            origin: origin.clone(),
+            width,
+            height,
+        },
+        other => decode_err(other),
+    })?;
+    image.apply_orientation(orientation);
+    Ok(image.to_rgb8())
+}
+
+/// The decoder refused the header on size; report the size it claims.
+fn too_large_from_header(bytes: &[u8], origin: &str) -> ImageError {
+    let (width, height) = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .unwrap_or((0, 0));
+    ImageError::TooLarge {
+        origin: origin.to_owned(),
+        width,
+        height,
+    }
+}

@@ -1,0 +1,235 @@
+//! The audit log: one record per enroll, verify, identify, revoke, lockout
+//! and key event, chained by SHA-256 over the previous record's hash.
+//!
+//! hash(n) = SHA-256(hash(n−1) ‖ canonical JSON of record n's stored
+//! columns), with hash(0) = 64 zeros. `audit_head` keeps the newest record's
+//! id and hash, so deleting the newest records is noticed too. Records hold
+//! decisions, scores and quality figures; never an image, an embedding or a
+//! template (the API takes no such type).
+
+use ring::digest::{SHA256, digest};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, rfc3339_utc, unix_now_ms};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A record to append.
+#[derive(Debug, Clone, Default)]
+pub struct Event<'a> {
+    pub event: &'a str,
+    pub subject: Option<&'a str>,
+    pub decision: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    /// Scores, quality figures, model ids; the build is added automatically.
+    pub detail: serde_json::Value,
+}
+
+/// A stored record, as exported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub id: i64,
+    pub at: String,
+    pub event: String,
+    pub subject: Option<String>,
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Why the chain is broken, naming the first bad record.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Break {
+    /// The record's contents do not hash to its stored hash (edited).
+    HashMismatch { record: i64 },
+    /// The record does not link to the one before it (deleted, inserted or reordered).
+    BrokenLink { record: i64, previous: Option<i64> },
+    /// The newest records are missing or the head was altered.
+    HeadMismatch { head_record: i64, last_record: Option<i64> },
+}
+
+impl Break {
+    pub fn first_broken_record(&self) -> i64 {
+        match self {
+            Break::HashMismatch { record } | Break::BrokenLink { record, .. } => *record,
+            Break::HeadMismatch { head_record, last_record } => last_record.map_or(*head_record, |l| l + 1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainReport {
+    pub records: usize,
+    pub head: String,
+    pub broken: Option<Break>,
+}
+
+fn record_hash(prev: &str, id: i64, at: &str, event: &str, subject: Option<&str>, decision: Option<&str>, reason: Option<&str>, detail: &str) -> String {
+    // A JSON array of the stored column texts is unambiguous and exactly
+    // reproducible from the database, whatever the detail's key order.
+    let canonical = serde_json::json!([id, at, event, subject, decision, reason, detail]).to_string();
+    let mut buf = Vec::with_capacity(prev.len() + canonical.len());
+    buf.extend_from_slice(prev.as_bytes());
+    buf.extend_from_slice(canonical.as_bytes());
+    hex::encode(digest(&SHA256, &buf))
+}
+
+/// Appends a record in its own transaction; returns its id.
+pub fn append(store: &mut Store, event: &Event<'_>) -> Result<i64, StoreError> {
+    let tx = store
+        .conn_mut()
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let id = append_in(&tx, event)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+/// Appends inside a caller's transaction (so a change and its record commit together).
+pub fn append_in(conn: &rusqlite::Connection, event: &Event<'_>) -> Result<i64, StoreError> {
+    let last: Option<(i64, String)> = conn
+        .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (id, prev) = match last {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let at = rfc3339_utc(unix_now_ms());
+    let mut detail = event.detail.clone();
+    if !detail.is_object() {
+        detail = serde_json::json!({ "value": detail });
+    }
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("build".into(), serde_json::to_value(crate::build_info::BUILD).unwrap_or_default());
+    }
+    let detail = detail.to_string();
+    let hash = record_hash(&prev, id, &at, event.event, event.subject, event.decision, event.reason, &detail);
+    conn.execute(
+        "INSERT INTO audit (id, at, event, subject, decision, reason, detail, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, at, event.event, event.subject, event.decision, event.reason, detail, prev, hash],
+    )?;
+    conn.execute(
+        "INSERT INTO audit_head (id, record_id, hash) VALUES (1, ?1, ?2) \
+         ON CONFLICT(id) DO UPDATE SET record_id = excluded.record_id, hash = excluded.hash",
+        params![id, hash],
+    )?;
+    Ok(id)
+}
+
+struct Row {
+    id: i64,
+    at: String,
+    event: String,
+    subject: Option<String>,
+    decision: Option<String>,
+    reason: Option<String>,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+fn for_each_row(store: &Store, mut f: impl FnMut(Row) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    let mut stmt = store.conn().prepare(
+        "SELECT id, at, event, subject, decision, reason, detail, prev_hash, hash FROM audit ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        f(Row {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            event: r.get(2)?,
+            subject: r.get(3)?,
+            decision: r.get(4)?,
+            reason: r.get(5)?,
+            detail: r.get(6)?,
+            prev_hash: r.get(7)?,
+            hash: r.get(8)?,
+        })?;
+    }
+    Ok(())
+}
+
+/// Walks the chain from the first record; reports the first break.
+pub fn verify(store: &Store) -> Result<ChainReport, StoreError> {
+    let mut prev = GENESIS.to_owned();
+    let mut prev_id: Option<i64> = None;
+    let mut count = 0usize;
+    let mut broken: Option<Break> = None;
+    for_each_row(store, |row| {
+        if broken.is_some() {
+            return Ok(());
+        }
+        count += 1;
+        let expected_id = prev_id.map_or(1, |p| p + 1);
+        if row.prev_hash != prev || row.id != expected_id {
+            broken = Some(Break::BrokenLink {
+                record: row.id,
+                previous: prev_id,
+            });
+            return Ok(());
+        }
+        let h = record_hash(
+            &row.prev_hash,
+            row.id,
+            &row.at,
+            &row.event,
+            row.subject.as_deref(),
+            row.decision.as_deref(),
+            row.reason.as_deref(),
+            &row.detail,
+        );
+        if h != row.hash {
+            broken = Some(Break::HashMismatch { record: row.id });
+            return Ok(());
+        }
+        prev = row.hash;
+        prev_id = Some(row.id);
+        Ok(())
+    })?;
+    if broken.is_none() {
+        let head: Option<(i64, String)> = store
+            .conn()
+            .query_row("SELECT record_id, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let consistent = match &head {
+            Some((id, hash)) => Some(*id) == prev_id && *hash == prev,
+            None => prev_id.is_none(),
+        };
+        if !consistent {
+            broken = Some(Break::HeadMismatch {
+                head_record: head.map_or(0, |h| h.0),
+                last_record: prev_id,
+            });
+        }
+    }
+    Ok(ChainReport {
+        records: count,
+        head: prev,
+        broken,
+    })
+}
+
+/// Every record, oldest first.
+pub fn export(store: &Store) -> Result<Vec<Record>, StoreError> {
+    let mut out = Vec::new();
+    for_each_row(store, |row| {
+        let detail = serde_json::from_str(&row.detail).map_err(|e| StoreError::Corrupt(format!("audit record {}: {e}", row.id)))?;
+        out.push(Record {
+            id: row.id,
+            at: row.at,
+            event: row.event,
+            subject: row.subject,
+            decision: row.decision,
+            reason: row.reason,
+            detail,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        });
+        Ok(())
+    })?;
+    Ok(out)
+}

@@ -1,0 +1,99 @@
+//! Issuing a verdict for an outcome: reserve the next sequence number (on
+//! disk before anything is released), sign, and append the audit record
+//! with the scores the verdict leaves out.
+
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+
+use super::claims::Claims;
+use super::jws::{self, VerdictError};
+use crate::decision::{Decision, Outcome};
+use crate::store::audit::{self, Event};
+use crate::store::{KeyRing, Store, StoreError, device, unix_now};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sign(#[from] VerdictError),
+    #[error("random number generator failed")]
+    Random,
+}
+
+/// What an issued verdict is, for printing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued {
+    pub verdict: String,
+    pub claims: Claims,
+    pub audit_record: i64,
+}
+
+pub struct IssueRequest<'a> {
+    pub outcome: &'a Outcome,
+    pub nonce: Option<&'a str>,
+    pub modalities: &'a [&'a str],
+    pub lifetime_secs: u64,
+    /// Extra audit detail (models, quality, timings, tampered rows, ...).
+    pub detail: serde_json::Value,
+}
+
+pub fn random_jti() -> Result<String, IssueError> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| IssueError::Random)?;
+    Ok(hex::encode(bytes))
+}
+
+pub fn issue(store: &mut Store, keys: &KeyRing, req: IssueRequest<'_>) -> Result<Issued, IssueError> {
+    let outcome = req.outcome;
+    let seq = device::next_seq(store)?;
+    let iat = unix_now();
+    let sub = match outcome.decision {
+        Decision::Accept => outcome.subject.clone(),
+        // 1:1: the claim is echoed on reject too; 1:N rejects name no one.
+        Decision::Reject if outcome.mode == crate::decision::Mode::Verify => outcome.subject.clone(),
+        Decision::Reject => None,
+    };
+    let claims = Claims {
+        iss: keys.device_id.clone(),
+        iat,
+        exp: iat + req.lifetime_secs as i64,
+        jti: random_jti()?,
+        seq,
+        nonce: req.nonce.map(str::to_owned),
+        decision: outcome.decision,
+        sub,
+        mode: outcome.mode,
+        reason: outcome.reason,
+        modalities: req.modalities.iter().map(|m| (*m).to_owned()).collect(),
+    };
+    let verdict = jws::sign(&claims, &keys.signer, &keys.kid)?;
+    let mut detail = serde_json::json!({
+        "seq": seq,
+        "jti": claims.jti,
+        "mode": outcome.mode,
+        "modalities": req.modalities,
+        "score": outcome.score,
+        "threshold": outcome.threshold,
+        "frame": outcome.frame,
+        "candidates": outcome.candidates,
+    });
+    if let (Some(map), serde_json::Value::Object(extra)) = (detail.as_object_mut(), req.detail) {
+        map.extend(extra);
+    }
+    let audit_record = audit::append(
+        store,
+        &Event {
+            event: outcome.mode.as_str(),
+            subject: outcome.subject.as_deref(),
+            decision: Some(outcome.decision.as_str()),
+            reason: Some(outcome.reason.as_str()),
+            detail,
+        },
+    )?;
+    Ok(Issued {
+        verdict,
+        claims,
+        audit_record,
+    })
+}
