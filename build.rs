@@ -27,7 +27,11 @@ fn main() {
         .collect();
     features.sort();
     println!("cargo:rustc-env=EDGEID_GIT_REVISION={revision}");
-    let features = if features.is_empty() { "none".to_owned() } else { features.join(",") };
+    let features = if features.is_empty() {
+        "none".to_owned()
+    } else {
+        features.join(",")
+    };
     println!("cargo:rustc-env=EDGEID_FEATURES={features}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");

@@ -31,6 +31,11 @@ pub struct Config {
     /// 1:N identification is opt-in: it is high-risk under the EU AI Act,
     /// so a deployer turns it on knowingly and the audit log records it.
     pub identify_enabled: bool,
+    /// Daemon sections (`edgeid run`); see `daemon::config`.
+    pub camera: crate::daemon::config::CameraConfig,
+    pub mqtt: crate::daemon::config::MqttConfig,
+    pub dbus: crate::daemon::config::DbusConfig,
+    pub daemon: crate::daemon::config::DaemonConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -59,6 +64,10 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             verdict_lifetime_secs: 30,
             identify_enabled: false,
+            camera: Default::default(),
+            mqtt: Default::default(),
+            dbus: Default::default(),
+            daemon: Default::default(),
         }
     }
 }
@@ -79,7 +88,9 @@ impl Config {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        config.validate().map_err(|message| ConfigError::Invalid { path, message })?;
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(config)
     }
 
@@ -90,6 +101,7 @@ impl Config {
         if self.lockout.max_failures == 0 {
             return Err("lockout.max_failures must be at least 1".into());
         }
+        crate::daemon::config::validate(self)?;
         Ok(())
     }
 }
@@ -100,7 +112,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_and_defaults_apply() {
-        let c: Config = toml::from_str("identify_enabled = true\n[lockout]\nmax_failures = 3\n").expect("parse");
+        let c: Config = toml::from_str("identify_enabled = true\n[lockout]\nmax_failures = 3\n")
+            .expect("parse");
         assert!(c.identify_enabled);
         assert_eq!(c.lockout.max_failures, 3);
         assert_eq!(c.lockout.window_secs, 60);

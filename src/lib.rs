@@ -7,10 +7,12 @@
 
 pub mod build_info;
 pub mod config;
+pub mod daemon;
 pub mod decision;
 pub mod eval;
 pub mod infer;
 pub mod pipeline;
+pub mod sinks;
 pub mod sources;
 pub mod store;
 pub mod verdict;

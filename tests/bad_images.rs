@@ -19,7 +19,9 @@ where
 }
 
 fn gradient(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| Rgb([(x * 3) as u8, (y * 5) as u8, ((x + y) * 2) as u8]))
+    RgbImage::from_fn(w, h, |x, y| {
+        Rgb([(x * 3) as u8, (y * 5) as u8, ((x + y) * 2) as u8])
+    })
 }
 
 /// A PNG whose header claims `w`×`h` but holds no pixel data.
@@ -37,12 +39,16 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
 
 #[test]
 fn zero_bytes_is_empty() {
-    assert!(matches!(decode_image(&[], "x"), Err(ImageError::Empty { .. })));
+    assert!(matches!(
+        decode_image(&[], "x"),
+        Err(ImageError::Empty { .. })
+    ));
 }
 
 #[test]
 fn text_is_not_an_image() {
-    let err = decode_image(b"hello, this is not a picture at all", "notes.txt").expect_err("must fail");
+    let err =
+        decode_image(b"hello, this is not a picture at all", "notes.txt").expect_err("must fail");
     assert!(matches!(err, ImageError::UnknownFormat { .. }), "{err}");
     assert!(err.to_string().contains("notes.txt"));
 }
@@ -50,7 +56,10 @@ fn text_is_not_an_image() {
 #[test]
 fn other_formats_are_refused_clearly() {
     let bmp = encode(&gradient(64, 64), ImageFormat::Bmp);
-    assert!(matches!(decode_image(&bmp, "a.bmp"), Err(ImageError::UnknownFormat { .. })));
+    assert!(matches!(
+        decode_image(&bmp, "a.bmp"),
+        Err(ImageError::UnknownFormat { .. })
+    ));
 }
 
 #[test]
@@ -59,7 +68,10 @@ fn truncated_jpeg_and_png_are_decode_errors() {
         let bytes = encode(&gradient(200, 150), format);
         let cut = &bytes[..bytes.len() / 2];
         let err = decode_image(cut, "cut").expect_err("truncated must fail");
-        assert!(matches!(err, ImageError::Decode { .. }), "{format:?}: {err}");
+        assert!(
+            matches!(err, ImageError::Decode { .. }),
+            "{format:?}: {err}"
+        );
     }
 }
 
@@ -69,14 +81,27 @@ fn corrupt_bytes_are_decode_errors() {
     for b in bytes.iter_mut().skip(60).step_by(7) {
         *b ^= 0x5a;
     }
-    assert!(matches!(decode_image(&bytes, "bad.png"), Err(ImageError::Decode { .. })));
+    assert!(matches!(
+        decode_image(&bytes, "bad.png"),
+        Err(ImageError::Decode { .. })
+    ));
 }
 
 #[test]
 fn one_pixel_is_too_small() {
     let bytes = encode(&gradient(1, 1), ImageFormat::Png);
     let err = decode_image(&bytes, "dot.png").expect_err("1×1 must fail");
-    assert!(matches!(err, ImageError::TooSmall { width: 1, height: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ImageError::TooSmall {
+                width: 1,
+                height: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -99,7 +124,8 @@ fn grayscale_becomes_rgb_with_equal_channels() {
 
 #[test]
 fn sixteen_bit_png_is_scaled_to_eight_bits() {
-    let deep: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(40, 40, |_, _| Rgb([65535, 32896, 0]));
+    let deep: ImageBuffer<Rgb<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(40, 40, |_, _| Rgb([65535, 32896, 0]));
     let img = decode_image(&encode(&deep, ImageFormat::Png), "deep.png").expect("decodes");
     let p = img.get_pixel(5, 5);
     assert_eq!((p[0], p[1], p[2]), (255, 128, 0));
@@ -115,13 +141,16 @@ fn cmyk_jpeg_decodes_to_rgb() {
     }
     let mut out = Vec::new();
     let encoder = jpeg_encoder::Encoder::new(&mut out, 95);
-    encoder.encode(&cmyk, w, h, jpeg_encoder::ColorType::Cmyk).expect("encode CMYK");
+    encoder
+        .encode(&cmyk, w, h, jpeg_encoder::ColorType::Cmyk)
+        .expect("encode CMYK");
     let img = decode_image(&out, "cmyk.jpg").expect("CMYK decodes");
     assert_eq!(img.dimensions(), (48, 40));
     let p = img.get_pixel(20, 20);
     // Cyan: red low, green and blue high (either CMYK convention gives a
     // strongly unbalanced colour, never grey).
-    let spread = p.0.iter().max().copied().unwrap_or(0) as i32 - p.0.iter().min().copied().unwrap_or(0) as i32;
+    let spread = p.0.iter().max().copied().unwrap_or(0) as i32
+        - p.0.iter().min().copied().unwrap_or(0) as i32;
     assert!(spread > 100, "CMYK colour lost: {p:?}");
 }
 
@@ -134,7 +163,8 @@ fn exif_orientation_is_applied() {
         0xFF, 0xE1, 0x00, 0x22, b'E', b'x', b'i', b'f', 0, 0, // APP1, length 34
         b'M', b'M', 0x00, 0x2A, 0x00, 0x00, 0x00, 0x08, // TIFF header, big endian
         0x00, 0x01, // one IFD entry
-        0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00, // Orientation = 6
+        0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00,
+        0x00, // Orientation = 6
         0x00, 0x00, 0x00, 0x00, // no next IFD
     ];
     let mut with_exif = jpeg[..2].to_vec();

@@ -66,25 +66,50 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> anyhow::Result<()> {
         similarity,
         threshold: spec_threshold,
         decision: if accepted { "accept" } else { "reject" },
-        reason: if accepted { Reason::Match } else { Reason::NoMatch },
+        reason: if accepted {
+            Reason::Match
+        } else {
+            Reason::NoMatch
+        },
     };
     emit(global.json, &report, |r| {
         for p in [&r.a, &r.b] {
-            println!("{} ({}×{}): {} face(s) detected", p.path.display(), p.width, p.height, p.faces_detected);
+            println!(
+                "{} ({}×{}): {} face(s) detected",
+                p.path.display(),
+                p.width,
+                p.height,
+                p.faces_detected
+            );
             let q = &p.quality;
             println!(
                 "  quality: eyes {:.0} px, sharpness {:.0}, yaw {:.0}°, pitch {:.0}°, roll {:.0}°, brightness {:.0}",
                 q.eye_distance_px, q.sharpness, q.yaw_deg, q.pitch_deg, q.roll_deg, q.brightness
             );
-            let stages: Vec<String> = p.timings.stages().iter().map(|(n, d)| format!("{n} {}", ms(*d))).collect();
-            println!("  timings: decode {:.2} ms, {}", p.decode_ms, stages.join(", "));
+            let stages: Vec<String> = p
+                .timings
+                .stages()
+                .iter()
+                .map(|(n, d)| format!("{n} {}", ms(*d)))
+                .collect();
+            println!(
+                "  timings: decode {:.2} ms, {}",
+                p.decode_ms,
+                stages.join(", ")
+            );
         }
-        println!("similarity {:.4}, threshold {:.4} ({})", r.similarity, r.threshold.value, r.threshold.source);
+        println!(
+            "similarity {:.4}, threshold {:.4} ({})",
+            r.similarity, r.threshold.value, r.threshold.source
+        );
         println!("decision: {} ({})", r.decision, r.reason);
     })
 }
 
-fn analyse(pipeline: &FacePipeline, path: &Path) -> anyhow::Result<(PhotoReport, edgeid::vision::embed::Embedding)> {
+fn analyse(
+    pipeline: &FacePipeline,
+    path: &Path,
+) -> anyhow::Result<(PhotoReport, edgeid::vision::embed::Embedding)> {
     let started = std::time::Instant::now();
     let image = load_image(path)?;
     let decode_ms = started.elapsed().as_secs_f64() * 1e3;

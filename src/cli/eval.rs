@@ -10,10 +10,12 @@ use edgeid::decision::{OperatingPoint, Threshold};
 use edgeid::eval::faces::{FaceEvalReport, evaluate, read_pairs};
 use edgeid::eval::metrics::roc;
 use edgeid::eval::plot::{Series, roc_chart, score_histogram};
+use edgeid::pipeline::PipelineConfig;
+use edgeid::vision::align::Alignment;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::pipeline::load_pipeline;
+use super::pipeline::load_pipeline_with;
 use super::progress::counter;
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +39,10 @@ pub struct FacesArgs {
     /// histogram goes beside it with `-hist` appended to the name.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Face alignment to evaluate: `dlib5` (shipped: dlib's published
+    /// template on the nearest mesh points) or `calibrated`.
+    #[arg(long, default_value = "dlib5", value_parser = parse_alignment)]
+    pub alignment: Alignment,
     /// Worker threads (1 gives honest per-image latency).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -49,9 +55,16 @@ pub fn run(global: &GlobalArgs, cmd: EvalCommand) -> anyhow::Result<()> {
 }
 
 fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
-    let pairs_file = args.pairs.clone().unwrap_or_else(|| args.dataset.join("pairs.txt"));
+    let pairs_file = args
+        .pairs
+        .clone()
+        .unwrap_or_else(|| args.dataset.join("pairs.txt"));
     let pairs = read_pairs(&args.dataset, &pairs_file)?;
-    let pipeline = load_pipeline(global)?;
+    let config = PipelineConfig {
+        alignment: args.alignment,
+        ..PipelineConfig::default()
+    };
+    let pipeline = load_pipeline_with(global, config)?;
     let threshold = Threshold::resolve(
         args.threshold,
         pipeline.embedder_spec(),
@@ -60,7 +73,9 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
     .context("the manifest has no threshold for the embedder; pass --threshold")?;
     let images = pairs.len() * 2;
     let bar = counter(images as u64, "images", global.json);
-    let report = evaluate(&pipeline, &pairs, threshold.value, args.threads, &|| bar.inc(1));
+    let report = evaluate(&pipeline, &pairs, threshold.value, args.threads, &|| {
+        bar.inc(1)
+    });
     bar.finish_and_clear();
     if let Some(plot) = &args.plot {
         plot_faces(plot, &report)?;
@@ -82,13 +97,39 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
     emit(global.json, &out, |o| {
         let m = &o.report.metrics;
         let s = &o.report.images;
-        println!("pairs: {} genuine, {} impostor ({})", m.genuine_pairs, m.impostor_pairs, o.pairs_file.display());
-        println!("accuracy {:.2} % at threshold {:.4} ({})", m.accuracy * 100.0, m.threshold, o.threshold_source);
+        println!(
+            "pairs: {} genuine, {} impostor ({})",
+            m.genuine_pairs,
+            m.impostor_pairs,
+            o.pairs_file.display()
+        );
+        println!(
+            "accuracy {:.2} % at threshold {:.4} ({})",
+            m.accuracy * 100.0,
+            m.threshold,
+            o.threshold_source
+        );
         println!("  FAR {:.2} %, FRR {:.2} %", m.far * 100.0, m.frr * 100.0);
-        println!("best accuracy {:.2} % at {:.4}", m.best_accuracy * 100.0, m.best_threshold);
-        println!("TAR {:.2} % at FAR 1e-2 (threshold {:.4})", m.tar_at_far_1e2 * 100.0, m.threshold_at_far_1e2);
-        println!("TAR {:.2} % at FAR 1e-3 (threshold {:.4})", m.tar_at_far_1e3 * 100.0, m.threshold_at_far_1e3);
-        println!("EER {:.2} % (threshold {:.4})", m.eer * 100.0, m.eer_threshold);
+        println!(
+            "best accuracy {:.2} % at {:.4}",
+            m.best_accuracy * 100.0,
+            m.best_threshold
+        );
+        println!(
+            "TAR {:.2} % at FAR 1e-2 (threshold {:.4})",
+            m.tar_at_far_1e2 * 100.0,
+            m.threshold_at_far_1e2
+        );
+        println!(
+            "TAR {:.2} % at FAR 1e-3 (threshold {:.4})",
+            m.tar_at_far_1e3 * 100.0,
+            m.threshold_at_far_1e3
+        );
+        println!(
+            "EER {:.2} % (threshold {:.4})",
+            m.eer * 100.0,
+            m.eer_threshold
+        );
         println!(
             "images: {}, no face found: {}, errors: {}, unscored pairs: {}",
             s.images,
@@ -126,10 +167,23 @@ fn plot_faces(plot: &Path, report: &FaceEvalReport) -> anyhow::Result<()> {
     score_histogram(
         &hist,
         "Similarity scores",
-        [("genuine", &report.genuine_scores), ("impostor", &report.impostor_scores)],
+        [
+            ("genuine", &report.genuine_scores),
+            ("impostor", &report.impostor_scores),
+        ],
         report.metrics.threshold,
     )?;
     Ok(())
+}
+
+fn parse_alignment(s: &str) -> Result<Alignment, String> {
+    match s {
+        "calibrated" => Ok(Alignment::Calibrated),
+        "dlib5" => Ok(Alignment::Dlib5Point),
+        other => Err(format!(
+            "unknown alignment {other:?}: use calibrated or dlib5"
+        )),
+    }
 }
 
 /// `roc.png` → `roc-hist.png`.

@@ -11,7 +11,9 @@ use serde::Serialize;
 use edgeid::config::Config;
 use edgeid::decision::lockout::{LockState, Lockout};
 use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
-use edgeid::decision::{Gallery, Mode, OperatingPoint, Outcome, Reason, Threshold, verify as decide};
+use edgeid::decision::{
+    Gallery, Mode, OperatingPoint, Outcome, Reason, Threshold, verify as decide,
+};
 use edgeid::pipeline::{FacePipeline, FrameAnalysis, StageTimings};
 use edgeid::sources::load_image;
 use edgeid::store::audit::{self, Event};
@@ -102,7 +104,11 @@ pub fn enroll(
                     "{}: not used ({}){}",
                     file.display(),
                     report.rejected.map_or("?", |r| r.as_str()),
-                    if report.hints.is_empty() { String::new() } else { format!(": {}", report.hints.join(", ")) }
+                    if report.hints.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", report.hints.join(", "))
+                    }
                 )
             });
         }
@@ -111,7 +117,9 @@ pub fn enroll(
     }
     bar.finish_and_clear();
     if vectors.is_empty() {
-        anyhow::bail!("no photo of {subject} passed the face and quality checks: nothing was enrolled; use clear, frontal, well-lit photos");
+        anyhow::bail!(
+            "no photo of {subject} passed the face and quality checks: nothing was enrolled; use clear, frontal, well-lit photos"
+        );
     }
     let new: Vec<NewTemplate<'_>> = vectors
         .iter()
@@ -127,7 +135,10 @@ pub fn enroll(
     let rejected: Vec<_> = photos
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| p.rejected.map(|r| serde_json::json!({"sample": i, "reason": r})))
+        .filter_map(|(i, p)| {
+            p.rejected
+                .map(|r| serde_json::json!({"sample": i, "reason": r}))
+        })
         .collect();
     let event = Event {
         event: "enroll",
@@ -192,17 +203,26 @@ pub fn decide(
     let (mut gallery_open_ms, mut decide_ms) = (None, None);
     let outcome = 'decided: {
         if let Some(subject) = req.subject {
-            if let LockState::Locked { until_ms, failures } = lockout.check(store, subject, unix_now_ms())? {
+            if let LockState::Locked { until_ms, failures } =
+                lockout.check(store, subject, unix_now_ms())?
+            {
                 message = Some(format!(
                     "{subject} is locked out after {failures} failed attempts; try again in {} s",
                     (until_ms - unix_now_ms()).max(0) / 1000 + 1
                 ));
-                extra = serde_json::json!({"locked_until_ms": until_ms, "recent_failures": failures});
+                extra =
+                    serde_json::json!({"locked_until_ms": until_ms, "recent_failures": failures});
                 break 'decided Outcome::reject(Mode::Verify, Reason::LockedOut, Some(subject));
             }
             if !templates::subject_exists(store, subject)? {
-                message = Some(format!("{subject} is not enrolled: enrol them with `edgeid enroll --subject {subject} PHOTO...`"));
-                break 'decided Outcome::reject(Mode::Verify, Reason::UnknownSubject, Some(subject));
+                message = Some(format!(
+                    "{subject} is not enrolled: enrol them with `edgeid enroll --subject {subject} PHOTO...`"
+                ));
+                break 'decided Outcome::reject(
+                    Mode::Verify,
+                    Reason::UnknownSubject,
+                    Some(subject),
+                );
             }
         }
         let pipeline = pipeline.get()?;
@@ -253,7 +273,10 @@ pub fn decide(
                 extra["needs_reenrolment"] = serde_json::json!(stale);
             }
             if !load.tampered.is_empty() {
-                eprintln!("warning: {} template(s) failed their integrity check and were left out (see `edgeid audit export`)", load.tampered.len());
+                eprintln!(
+                    "warning: {} template(s) failed their integrity check and were left out (see `edgeid audit export`)",
+                    load.tampered.len()
+                );
             }
         }
         let mut frames = Vec::with_capacity(req.files.len());
@@ -262,8 +285,9 @@ pub fn decide(
             photos.push(report);
             frames.push(analysis);
         }
-        let threshold = Threshold::resolve(req.threshold, spec, OperatingPoint(DEFAULT_OPERATING_POINT))
-            .context("the manifest has no threshold for the embedder; pass --threshold")?;
+        let threshold =
+            Threshold::resolve(req.threshold, spec, OperatingPoint(DEFAULT_OPERATING_POINT))
+                .context("the manifest has no threshold for the embedder; pass --threshold")?;
         extra["threshold_source"] = serde_json::json!(threshold.source);
         let t = Instant::now();
         let outcome = match req.subject {
@@ -278,7 +302,9 @@ pub fn decide(
             && matches!(outcome.reason, Reason::Match | Reason::NoMatch)
         {
             let accepted = outcome.reason == Reason::Match;
-            if let LockState::Locked { until_ms, failures } = lockout.record(store, subject, accepted, unix_now_ms())? {
+            if let LockState::Locked { until_ms, failures } =
+                lockout.record(store, subject, accepted, unix_now_ms())?
+            {
                 audit::append(
                     store,
                     &Event {

@@ -1,13 +1,25 @@
 //! The command line: one file per verb; this root only declares them and
 //! the options every verb shares.
 
+mod audit;
 mod bench;
 mod compare;
+mod config_check;
+mod demo;
+mod enroll;
 mod eval;
+mod flow;
+mod keys;
 mod models;
 mod output;
 mod pipeline;
 mod progress;
+mod run;
+mod samples;
+mod state;
+mod subjects;
+mod verdict;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -25,7 +37,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// State directory (store, keys, queue).
-    #[arg(long, global = true, env = "EDGEID_STATE_DIR", default_value = "/var/lib/edgeid")]
+    #[arg(
+        long,
+        global = true,
+        env = "EDGEID_STATE_DIR",
+        default_value = "/var/lib/edgeid"
+    )]
     pub state_dir: PathBuf,
     /// Configuration file (default /etc/edgeid/edgeid.toml when present).
     #[arg(long, global = true, env = "EDGEID_CONFIG")]
@@ -61,6 +78,31 @@ pub enum Command {
     Eval(eval::EvalCommand),
     /// Per-stage and end-to-end latency.
     Bench(bench::BenchArgs),
+    /// Enrol and verify on sample photos, showing each stage and the signed verdicts.
+    Demo(demo::DemoArgs),
+    /// Enrol a subject from photos.
+    Enroll(enroll::EnrollArgs),
+    /// 1:1: is this the claimed subject? Prints the signed verdict.
+    Verify(verify::VerifyArgs),
+    /// 1:N: who is this? (opt-in: `identify_enabled` in the config). Prints the signed verdict.
+    Identify(verify::IdentifyArgs),
+    /// List or revoke enrolled subjects.
+    #[command(subcommand)]
+    Subjects(subjects::SubjectsCommand),
+    /// Device keys: init, rotate, show.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Check a signed verdict.
+    #[command(subcommand)]
+    Verdict(verdict::VerdictCommand),
+    /// Check or export the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// The daemon: camera, D-Bus and MQTT, until SIGTERM.
+    Run(run::RunArgs),
+    /// Check the configuration file.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -70,6 +112,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(cmd) => models::run(global, cmd),
         Command::Eval(cmd) => eval::run(global, cmd),
         Command::Bench(args) => bench::run(global, args),
+        Command::Demo(args) => demo::run(global, args),
+        Command::Enroll(args) => enroll::run(global, args),
+        Command::Verify(args) => verify::run_verify(global, args),
+        Command::Identify(args) => verify::run_identify(global, args),
+        Command::Subjects(cmd) => subjects::run(global, cmd),
+        Command::Keys(cmd) => keys::run(global, cmd),
+        Command::Verdict(cmd) => verdict::run(global, cmd),
+        Command::Audit(cmd) => audit::run(global, cmd),
+        Command::Run(args) => run::run(global, args),
+        Command::Config(cmd) => config_check::run(global, cmd),
     }
 }
 

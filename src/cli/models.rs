@@ -28,7 +28,8 @@ struct CheckRow {
 
 pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
     let dir = global.models_dir();
-    let manifest = Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
+    let manifest =
+        Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
     match cmd {
         ModelsCommand::List => emit(global.json, &manifest.models(), |models| {
             for m in models.iter() {
@@ -37,7 +38,10 @@ pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
                     m.id, m.role, m.file, m.provenance.package, m.provenance.version, m.licence
                 );
                 for (point, t) in &m.thresholds {
-                    println!("{:<16} threshold {point} = {:.4} ({})", "", t.value, t.measured_on);
+                    println!(
+                        "{:<16} threshold {point} = {:.4} ({})",
+                        "", t.value, t.measured_on
+                    );
                 }
             }
         }),

@@ -8,8 +8,16 @@ use edgeid::pipeline::{FacePipeline, PipelineConfig};
 use super::GlobalArgs;
 
 pub fn load_pipeline(global: &GlobalArgs) -> anyhow::Result<FacePipeline> {
+    load_pipeline_with(global, PipelineConfig::default())
+}
+
+pub fn load_pipeline_with(
+    global: &GlobalArgs,
+    config: PipelineConfig,
+) -> anyhow::Result<FacePipeline> {
     let dir = global.models_dir();
-    let manifest = Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
-    FacePipeline::load(&manifest, default_backend().as_ref(), PipelineConfig::default())
+    let manifest =
+        Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
+    FacePipeline::load(&manifest, default_backend().as_ref(), config)
         .context("loading the face models (run `edgeid models check`)")
 }

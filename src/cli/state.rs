@@ -50,7 +50,8 @@ impl<'a> PipelineCell<'a> {
     pub fn get(&mut self) -> anyhow::Result<&FacePipeline> {
         if self.pipeline.is_none() {
             let t = std::time::Instant::now();
-            let p = load_pipeline(self.global).context("the face models are needed for this verb")?;
+            let p =
+                load_pipeline(self.global).context("the face models are needed for this verb")?;
             self.load_ms = Some(t.elapsed().as_secs_f64() * 1e3);
             self.pipeline = Some(p);
         }

@@ -19,13 +19,22 @@ use crate::store::{DataKey, Store, StoreError};
 pub enum GalleryError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("template row {row} has {got} dimensions, the gallery {expected}: the store is inconsistent")]
-    Dimension { row: i64, expected: usize, got: usize },
+    #[error(
+        "template row {row} has {got} dimensions, the gallery {expected}: the store is inconsistent"
+    )]
+    Dimension {
+        row: i64,
+        expected: usize,
+        got: usize,
+    },
     #[error(
         "subjects {subjects:?} were enrolled with another face model than the loaded {model}: \
          re-enrol them (`edgeid enroll --replace`)"
     )]
-    ModelMismatch { model: String, subjects: Vec<String> },
+    ModelMismatch {
+        model: String,
+        subjects: Vec<String>,
+    },
 }
 
 /// A template that failed to open.
@@ -207,7 +216,11 @@ impl Gallery {
         if probe.len() != self.dim || self.dim == 0 {
             return;
         }
-        out.extend(self.matrix.chunks_exact(self.dim).map(|row| dot(row, probe)));
+        out.extend(
+            self.matrix
+                .chunks_exact(self.dim)
+                .map(|row| dot(row, probe)),
+        );
     }
 
     /// 1:N: each subject's best score, best first, at most `k`.
@@ -222,7 +235,15 @@ impl Gallery {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.end > s.start)
-            .map(|(i, s)| (i, scores[s.start..s.end].iter().copied().fold(f32::NEG_INFINITY, f32::max)))
+            .map(|(i, s)| {
+                (
+                    i,
+                    scores[s.start..s.end]
+                        .iter()
+                        .copied()
+                        .fold(f32::NEG_INFINITY, f32::max),
+                )
+            })
             .collect();
         best.sort_by(|a, b| b.1.total_cmp(&a.1));
         best.truncate(k);
@@ -240,7 +261,10 @@ impl Gallery {
             // SAFETY: unlocking the exact range locked in `lock_memory`; the
             // allocation is still alive (zeroize keeps the capacity).
             unsafe {
-                libc::munlock(self.matrix.as_ptr().cast(), self.matrix.capacity() * size_of::<f32>());
+                libc::munlock(
+                    self.matrix.as_ptr().cast(),
+                    self.matrix.capacity() * size_of::<f32>(),
+                );
             }
             self.locked = false;
         }
@@ -378,13 +402,23 @@ mod tests {
         let a = [1.0f32, 0.0];
         let b = [0.0f32, 1.0];
         let c = [0.6f32, 0.8];
-        let entries = vec![("alice", 1, &a[..]), ("alice", 2, &c[..]), ("bob", 3, &b[..])];
+        let entries = vec![
+            ("alice", 1, &a[..]),
+            ("alice", 2, &c[..]),
+            ("bob", 3, &b[..]),
+        ];
         let g = Gallery::from_vectors("m", 2, entries.into_iter()).expect("gallery");
         assert_eq!(g.score_subject("alice", &b), Some(0.8));
         assert_eq!(g.score_subject("carol", &b), None);
         let top = g.top_subjects(&b, 5);
         assert_eq!(top[0].subject, "bob");
-        assert_eq!(top[1], SubjectScore { subject: "alice".into(), score: 0.8 });
+        assert_eq!(
+            top[1],
+            SubjectScore {
+                subject: "alice".into(),
+                score: 0.8
+            }
+        );
         let dropped = g.without(&BTreeSet::from(["alice"]));
         assert!(!dropped.contains("alice") && dropped.contains("bob"));
     }

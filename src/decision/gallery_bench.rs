@@ -54,7 +54,12 @@ pub fn random_templates(n: usize, dim: usize, seed: u64) -> Vec<f32> {
             state ^= state << 17;
             out.push((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5);
         }
-        let norm = out[start..].iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+        let norm = out[start..]
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::EPSILON);
         out[start..].iter_mut().for_each(|x| *x /= norm);
     }
     out
@@ -73,7 +78,8 @@ pub fn bench_scoring(gallery: &Gallery, probes: &[f32], runs: usize) -> Vec<Dura
     let mut out = Vec::with_capacity(gallery.len());
     let mut times = Vec::with_capacity(runs);
     for r in 0..runs {
-        let p = &probes[(r % (probes.len() / gallery.dim().max(1)).max(1)) * gallery.dim()..][..gallery.dim()];
+        let p = &probes[(r % (probes.len() / gallery.dim().max(1)).max(1)) * gallery.dim()..]
+            [..gallery.dim()];
         let t = Instant::now();
         gallery.score_all(p, &mut out);
         let best = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -88,10 +94,14 @@ pub fn bench_scoring(gallery: &Gallery, probes: &[f32], runs: usize) -> Vec<Dura
 pub fn bench_gallery(n: usize) -> Result<GalleryBenchReport, BenchError> {
     let data = random_templates(n, BENCH_DIM, 0x5eed_1234);
     let probes = random_templates(16, BENCH_DIM, 0xfeed_5678);
-    let subjects: Vec<String> = (0..n.div_ceil(TEMPLATES_PER_SUBJECT)).map(|i| format!("s{i:07}")).collect();
+    let subjects: Vec<String> = (0..n.div_ceil(TEMPLATES_PER_SUBJECT))
+        .map(|i| format!("s{i:07}"))
+        .collect();
 
     let mut tag = [0u8; 8];
-    SystemRandom::new().fill(&mut tag).map_err(|_| BenchError::Random)?;
+    SystemRandom::new()
+        .fill(&mut tag)
+        .map_err(|_| BenchError::Random)?;
     let dir = std::env::temp_dir().join(format!("edgeid-bench-{}", hex::encode(tag)));
     let result = (|| {
         let mut store = Store::create(&dir)?;

@@ -34,7 +34,12 @@ impl Lockout {
     /// Locked while `max_failures` failures fall within the last window; no
     /// failure is recorded while locked, so it lifts one window after the
     /// failure that started it.
-    pub fn check(&self, store: &Store, subject: &str, now_ms: i64) -> Result<LockState, StoreError> {
+    pub fn check(
+        &self,
+        store: &Store,
+        subject: &str,
+        now_ms: i64,
+    ) -> Result<LockState, StoreError> {
         let failures = records::failures_since(store, subject, now_ms - self.window_ms)?;
         let n = failures.len() as u32;
         if n >= self.max_failures {
@@ -48,7 +53,13 @@ impl Lockout {
     }
 
     /// Records the result of a verification that ran; returns the state after it.
-    pub fn record(&self, store: &mut Store, subject: &str, accepted: bool, now_ms: i64) -> Result<LockState, StoreError> {
+    pub fn record(
+        &self,
+        store: &mut Store,
+        subject: &str,
+        accepted: bool,
+        now_ms: i64,
+    ) -> Result<LockState, StoreError> {
         if accepted {
             records::clear(store, subject)?;
         } else {

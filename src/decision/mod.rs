@@ -13,8 +13,8 @@ pub mod reason;
 pub mod threshold;
 pub mod verify;
 
-pub use reason::Reason;
-pub use threshold::{OperatingPoint, Threshold};
 pub use gallery::{Gallery, GalleryError, GalleryLoad};
 pub use gallery_bench::{GalleryBenchReport, bench_gallery};
+pub use reason::Reason;
+pub use threshold::{OperatingPoint, Threshold};
 pub use verify::{Decision, Mode, Outcome};

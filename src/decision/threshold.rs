@@ -21,7 +21,11 @@ pub struct OperatingPoint<'a>(pub &'a str);
 
 impl Threshold {
     /// `given` wins; otherwise the manifest's value for the operating point.
-    pub fn resolve(given: Option<f32>, spec: &ModelSpec, point: OperatingPoint<'_>) -> Option<Self> {
+    pub fn resolve(
+        given: Option<f32>,
+        spec: &ModelSpec,
+        point: OperatingPoint<'_>,
+    ) -> Option<Self> {
         if let Some(value) = given {
             return Some(Self {
                 value,

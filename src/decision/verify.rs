@@ -79,10 +79,13 @@ impl Outcome {
 /// `multiple_faces` if any frame was ambiguous, else `low_quality` if a face
 /// was seen, else `no_face`.
 pub fn select_face(frames: &[FrameAnalysis]) -> Result<(usize, &FaceEvidence), Reason> {
-    let usable = frames.iter().enumerate().filter_map(|(i, f)| match &f.face {
-        Some(face) if !f.ambiguous && face.quality_failures.is_empty() => Some((i, face)),
-        _ => None,
-    });
+    let usable = frames
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match &f.face {
+            Some(face) if !f.ambiguous && face.quality_failures.is_empty() => Some((i, face)),
+            _ => None,
+        });
     // Larger and more confidently detected faces first.
     let best = usable.max_by(|a, b| weight(a.1).total_cmp(&weight(b.1)));
     if let Some(best) = best {
@@ -103,7 +106,12 @@ fn weight(face: &FaceEvidence) -> f32 {
 
 /// 1:1: `subject` must be in `gallery` (callers handle unknown, tampered and
 /// other-model subjects first).
-pub fn decide_verify(gallery: &Gallery, subject: &str, frames: &[FrameAnalysis], threshold: &Threshold) -> Outcome {
+pub fn decide_verify(
+    gallery: &Gallery,
+    subject: &str,
+    frames: &[FrameAnalysis],
+    threshold: &Threshold,
+) -> Outcome {
     let (frame, face) = match select_face(frames) {
         Ok(found) => found,
         Err(reason) => return Outcome::reject(Mode::Verify, reason, Some(subject)),
@@ -113,8 +121,16 @@ pub fn decide_verify(gallery: &Gallery, subject: &str, frames: &[FrameAnalysis],
     };
     let accepted = threshold.accepts(score);
     Outcome {
-        decision: if accepted { Decision::Accept } else { Decision::Reject },
-        reason: if accepted { Reason::Match } else { Reason::NoMatch },
+        decision: if accepted {
+            Decision::Accept
+        } else {
+            Decision::Reject
+        },
+        reason: if accepted {
+            Reason::Match
+        } else {
+            Reason::NoMatch
+        },
         mode: Mode::Verify,
         subject: Some(subject.to_owned()),
         score: Some(score),
@@ -125,7 +141,11 @@ pub fn decide_verify(gallery: &Gallery, subject: &str, frames: &[FrameAnalysis],
 }
 
 /// 1:N over the whole gallery; `sub` only on accept.
-pub fn decide_identify(gallery: &Gallery, frames: &[FrameAnalysis], threshold: &Threshold) -> Outcome {
+pub fn decide_identify(
+    gallery: &Gallery,
+    frames: &[FrameAnalysis],
+    threshold: &Threshold,
+) -> Outcome {
     let (frame, face) = match select_face(frames) {
         Ok(found) => found,
         Err(reason) => return Outcome::reject(Mode::Identify, reason, None),
@@ -134,10 +154,22 @@ pub fn decide_identify(gallery: &Gallery, frames: &[FrameAnalysis], threshold: &
     let best = candidates.first().cloned();
     let accepted = best.as_ref().is_some_and(|b| threshold.accepts(b.score));
     Outcome {
-        decision: if accepted { Decision::Accept } else { Decision::Reject },
-        reason: if accepted { Reason::Match } else { Reason::NoMatch },
+        decision: if accepted {
+            Decision::Accept
+        } else {
+            Decision::Reject
+        },
+        reason: if accepted {
+            Reason::Match
+        } else {
+            Reason::NoMatch
+        },
         mode: Mode::Identify,
-        subject: if accepted { best.as_ref().map(|b| b.subject.clone()) } else { None },
+        subject: if accepted {
+            best.as_ref().map(|b| b.subject.clone())
+        } else {
+            None
+        },
         score: best.as_ref().map(|b| b.score),
         threshold: Some(threshold.value),
         frame: Some(frame),

@@ -43,13 +43,17 @@ pub fn read_pairs(dataset: &Path, pairs_file: &Path) -> Result<Vec<Pair>, EvalEr
             [] => continue,
             [a] | [a, _] if i == 0 && a.parse::<u32>().is_ok() => continue,
             [name, x, y] => Pair {
-                a: image_path(dataset, name, x).ok_or_else(|| bad("image numbers must be integers"))?,
-                b: image_path(dataset, name, y).ok_or_else(|| bad("image numbers must be integers"))?,
+                a: image_path(dataset, name, x)
+                    .ok_or_else(|| bad("image numbers must be integers"))?,
+                b: image_path(dataset, name, y)
+                    .ok_or_else(|| bad("image numbers must be integers"))?,
                 genuine: true,
             },
             [n1, x, n2, y] => Pair {
-                a: image_path(dataset, n1, x).ok_or_else(|| bad("image numbers must be integers"))?,
-                b: image_path(dataset, n2, y).ok_or_else(|| bad("image numbers must be integers"))?,
+                a: image_path(dataset, n1, x)
+                    .ok_or_else(|| bad("image numbers must be integers"))?,
+                b: image_path(dataset, n2, y)
+                    .ok_or_else(|| bad("image numbers must be integers"))?,
                 genuine: false,
             },
             _ => return Err(bad("expected `name i j` or `name1 i name2 j`")),
@@ -114,7 +118,11 @@ pub fn evaluate(
             (Some(a), Some(b)) => a.cosine(b),
             _ => f32::NEG_INFINITY,
         };
-        if pair.genuine { genuine.push(score) } else { impostor.push(score) }
+        if pair.genuine {
+            genuine.push(score)
+        } else {
+            impostor.push(score)
+        }
     }
     FaceEvalReport {
         metrics: verification_metrics(&genuine, &impostor, threshold),
@@ -158,8 +166,14 @@ mod tests {
         std::fs::write(&file, "1\t2\nAbel_Pacheco\t1\t4\nA_B\t1\tC_D\t12\n").expect("write");
         let pairs = read_pairs(Path::new("/data"), &file).expect("parse");
         assert_eq!(pairs.len(), 2);
-        assert_eq!(pairs[0].a, Path::new("/data/Abel_Pacheco/Abel_Pacheco_0001.jpg"));
-        assert_eq!(pairs[0].b, Path::new("/data/Abel_Pacheco/Abel_Pacheco_0004.jpg"));
+        assert_eq!(
+            pairs[0].a,
+            Path::new("/data/Abel_Pacheco/Abel_Pacheco_0001.jpg")
+        );
+        assert_eq!(
+            pairs[0].b,
+            Path::new("/data/Abel_Pacheco/Abel_Pacheco_0004.jpg")
+        );
         assert!(pairs[0].genuine);
         assert_eq!(pairs[1].b, Path::new("/data/C_D/C_D_0012.jpg"));
         assert!(!pairs[1].genuine);

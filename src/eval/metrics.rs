@@ -47,7 +47,12 @@ fn rate_at(scores: &[f32], t: f32) -> f64 {
 
 /// The candidate thresholds: every distinct finite score, plus one above all.
 fn candidates(genuine: &[f32], impostor: &[f32]) -> Vec<f32> {
-    let mut t: Vec<f32> = genuine.iter().chain(impostor).copied().filter(|s| s.is_finite()).collect();
+    let mut t: Vec<f32> = genuine
+        .iter()
+        .chain(impostor)
+        .copied()
+        .filter(|s| s.is_finite())
+        .collect();
     t.sort_by(f32::total_cmp);
     t.dedup();
     let top = t.last().copied().unwrap_or(0.0);
@@ -56,7 +61,15 @@ fn candidates(genuine: &[f32], impostor: &[f32]) -> Vec<f32> {
 }
 
 fn next_up(x: f32) -> f32 {
-    if x.is_finite() { f32::from_bits(if x >= 0.0 { x.to_bits() + 1 } else { x.to_bits() - 1 }) } else { x }
+    if x.is_finite() {
+        f32::from_bits(if x >= 0.0 {
+            x.to_bits() + 1
+        } else {
+            x.to_bits() - 1
+        })
+    } else {
+        x
+    }
 }
 
 /// The ROC over all candidate thresholds, highest FAR first.
@@ -91,12 +104,18 @@ fn accuracy_at(genuine: &[f32], impostor: &[f32], t: f32) -> f64 {
     right as f64 / total as f64
 }
 
-pub fn verification_metrics(genuine: &[f32], impostor: &[f32], threshold: f32) -> VerificationMetrics {
+pub fn verification_metrics(
+    genuine: &[f32],
+    impostor: &[f32],
+    threshold: f32,
+) -> VerificationMetrics {
     let points = roc(genuine, impostor);
     let (best_threshold, best_accuracy) = points
         .iter()
         .map(|p| (p.threshold, accuracy_at(genuine, impostor, p.threshold)))
-        .fold((threshold, f64::MIN), |best, cur| if cur.1 > best.1 { cur } else { best });
+        .fold((threshold, f64::MIN), |best, cur| {
+            if cur.1 > best.1 { cur } else { best }
+        });
     // EER: where FAR and FRR cross; take the point minimising their gap.
     let (eer, eer_threshold) = points
         .iter()
@@ -112,7 +131,11 @@ pub fn verification_metrics(genuine: &[f32], impostor: &[f32], threshold: f32) -
     VerificationMetrics {
         genuine_pairs: genuine.len(),
         impostor_pairs: impostor.len(),
-        unscored_pairs: genuine.iter().chain(impostor).filter(|s| !s.is_finite()).count(),
+        unscored_pairs: genuine
+            .iter()
+            .chain(impostor)
+            .filter(|s| !s.is_finite())
+            .count(),
         threshold,
         accuracy: accuracy_at(genuine, impostor, threshold),
         far: rate_at(impostor, threshold),

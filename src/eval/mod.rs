@@ -6,6 +6,7 @@
 //! - `runner`: analyses many images (threads, progress, per-image time).
 //! - `plot`: ROC/DET curves and histograms as PNG.
 
+pub mod bench;
 pub mod faces;
 pub mod metrics;
 pub mod plot;

@@ -23,7 +23,11 @@ fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The font is compiled in; registration fails only on a corrupt font.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
     });
 }
 
@@ -41,7 +45,10 @@ fn render(
     draw_svg: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
 ) -> Result<(), EvalError> {
     register_font();
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
         let area = SVGBackend::new(path, SIZE).into_drawing_area();
         draw_svg(&area).map_err(|e| plot_err(path, e))?;
         return area.present().map_err(|e| plot_err(path, e));
@@ -58,7 +65,13 @@ fn render(
 }
 
 /// ROC with a logarithmic false-accept axis from 1e-4 to 1.
-pub fn roc_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<(), EvalError> {
+pub fn roc_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<(), EvalError> {
     fn draw<DB: DrawingBackend>(
         area: &DrawingArea<DB, Shift>,
         title: &str,
@@ -88,7 +101,9 @@ pub fn roc_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series:
                 .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
                 .map_err(|e| e.to_string())?
                 .label(s.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -120,10 +135,19 @@ pub fn score_histogram(
         threshold: f32,
     ) -> Result<(), String> {
         const BINS: usize = 60;
-        let finite = || populations.iter().flat_map(|(_, s)| s.iter().copied()).filter(|s| s.is_finite());
+        let finite = || {
+            populations
+                .iter()
+                .flat_map(|(_, s)| s.iter().copied())
+                .filter(|s| s.is_finite())
+        };
         let lo = finite().fold(f32::INFINITY, f32::min).min(threshold) as f64;
         let hi = finite().fold(f32::NEG_INFINITY, f32::max).max(threshold) as f64;
-        let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 1.0, lo + 1.0) };
+        let (lo, hi) = if lo < hi {
+            (lo, hi)
+        } else {
+            (lo - 1.0, lo + 1.0)
+        };
         let width = (hi - lo) / BINS as f64;
         let counts: Vec<Vec<usize>> = populations
             .iter()
@@ -161,7 +185,9 @@ pub fn score_histogram(
                 }))
                 .map_err(|e| e.to_string())?
                 .label(label.to_string())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], colour.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 15, y + 5)], colour.filled())
+                });
         }
         let t = threshold as f64;
         chart
@@ -185,6 +211,86 @@ pub fn score_histogram(
     )
 }
 
+/// Per-stage latency: for each series, a p50 bar and a thin p99 whisker
+/// per stage. `series[k].points[i]` is (p50, p99) of stage `stages[i]`.
+pub fn latency_chart(
+    path: &Path,
+    title: &str,
+    stages: &[&str],
+    series: &[Series],
+) -> Result<(), EvalError> {
+    fn draw<DB: DrawingBackend>(
+        area: &DrawingArea<DB, Shift>,
+        title: &str,
+        stages: &[&str],
+        series: &[Series],
+    ) -> Result<(), String> {
+        let top = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(1.0f64, f64::max)
+            * 1.15;
+        let groups = stages.len().max(1) as f64;
+        let width = 0.8 / series.len().max(1) as f64;
+        area.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..groups, 0.0..top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(stages.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 {
+                    stages.get(i).map(|s| s.to_string()).unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("milliseconds (bar p50, whisker p99)")
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (k, s) in series.iter().enumerate() {
+            let colour = Palette99::pick(k);
+            let x0 = |i: usize| i as f64 + 0.1 + k as f64 * width;
+            chart
+                .draw_series(s.points.iter().enumerate().map(|(i, &(p50, _))| {
+                    Rectangle::new([(x0(i), 0.0), (x0(i) + width * 0.9, p50)], colour.filled())
+                }))
+                .map_err(|e| e.to_string())?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 15, y + 5)], colour.filled())
+                });
+            chart
+                .draw_series(s.points.iter().enumerate().map(|(i, &(p50, p99))| {
+                    let mid = x0(i) + width * 0.45;
+                    PathElement::new(vec![(mid, p50), (mid, p99)], BLACK.stroke_width(2))
+                }))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())
+    }
+    render(
+        path,
+        |a| draw(a, title, stages, series),
+        |a| draw(a, title, stages, series),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,8 +307,13 @@ mod tests {
         let decoded = image::open(&png).expect("a readable PNG");
         assert_eq!((decoded.width(), decoded.height()), SIZE);
         let svg = dir.path().join("hist.svg");
-        score_histogram(&svg, "scores", [("genuine", &[0.9, 0.8]), ("impostor", &[0.1, 0.2])], 0.5)
-            .expect("svg");
+        score_histogram(
+            &svg,
+            "scores",
+            [("genuine", &[0.9, 0.8]), ("impostor", &[0.1, 0.2])],
+            0.5,
+        )
+        .expect("svg");
         let text = std::fs::read_to_string(&svg).expect("svg text");
         assert!(text.contains("<svg") && text.contains("threshold 0.500"));
     }

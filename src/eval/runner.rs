@@ -49,5 +49,7 @@ pub fn analyse_all(
             });
         }
     });
-    results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+    results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -83,8 +83,8 @@ impl Session for TractSession {
             model: self.spec.id.clone(),
             message,
         };
-        let tensor = Tensor::from_shape(&input.shape, &input.data)
-            .map_err(|e| run_err(e.to_string()))?;
+        let tensor =
+            Tensor::from_shape(&input.shape, &input.data).map_err(|e| run_err(e.to_string()))?;
         let outputs = self
             .plan
             .run(tvec!(TValue::from(tensor)))
@@ -102,4 +102,16 @@ impl Session for TractSession {
             })
             .collect()
     }
+}
+
+/// Sets how many threads tract uses inside one model run (matrix products
+/// and convolutions), process-wide. 1 keeps every run on the caller's thread.
+pub fn set_inference_threads(threads: usize) {
+    use tract_linalg::multithread::{Executor, set_default_executor};
+    let executor = if threads > 1 {
+        Executor::multithread(threads)
+    } else {
+        Executor::SingleThread
+    };
+    set_default_executor(executor);
 }

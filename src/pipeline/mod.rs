@@ -14,15 +14,12 @@ use serde::{Deserialize, Serialize};
 pub use timings::StageTimings;
 
 use crate::infer::{Backend, Manifest, ModelRole};
-use crate::vision::align::{ChipTemplate, FaceChip, align};
-use crate::vision::detect::{DetectorConfig, Detection, FaceDetector};
+use crate::vision::VisionError;
+use crate::vision::align::{Alignment, ChipTemplate, FaceChip, align};
+use crate::vision::detect::{Detection, DetectorConfig, FaceDetector};
 use crate::vision::embed::{Embedding, FaceEmbedder};
 use crate::vision::landmarks::{FaceLandmarker, FaceMesh, LandmarkConfig};
 use crate::vision::quality::{QualityConfig, QualityFailure, QualityReport, measure};
-use crate::vision::VisionError;
-
-/// dlib's chip padding for its ResNet embedder.
-const DLIB_CHIP_PADDING: f32 = 0.25;
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +28,7 @@ pub struct PipelineConfig {
     pub landmarks: LandmarkConfig,
     pub quality: QualityConfig,
     pub faces: FaceSelection,
+    pub alignment: Alignment,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -96,7 +94,7 @@ impl FacePipeline {
             config.landmarks,
         )?;
         let embedder = FaceEmbedder::new(manifest.load_session(ModelRole::FaceEmbedder, backend)?)?;
-        let template = ChipTemplate::dlib_5_point(embedder.chip_size(), DLIB_CHIP_PADDING);
+        let template = ChipTemplate::for_alignment(config.alignment, embedder.chip_size());
         Ok(Self {
             detector,
             landmarker,

@@ -4,9 +4,20 @@
 //! - `frame`: the frame type.
 //! - `images`: still images from files or bytes (JPEG, PNG), with EXIF
 //!   orientation and a decompression-bomb guard.
+//! - `y4m`, `raw`: YUV4MPEG2 and raw RGB/YUYV/I420 streams (stdin, FIFO, file).
+//! - `folder`: an image folder played at a frame rate (the test camera).
+//! - `camera`: V4L2 cameras (feature `camera`) and their pixel formats.
+//! - `capture`: the [`FrameSource`] trait and the capture thread with its
+//!   latest-frame-wins slot, retry with backoff and status.
 
+pub mod camera;
+pub mod capture;
+pub mod folder;
 pub mod frame;
 pub mod images;
+pub mod raw;
+pub mod y4m;
 
+pub use capture::{Capture, CaptureStatus, FrameSource, SourceError};
 pub use frame::Frame;
 pub use images::{ImageError, decode_image, load_image};

@@ -49,14 +49,20 @@ pub enum Break {
     /// The record does not link to the one before it (deleted, inserted or reordered).
     BrokenLink { record: i64, previous: Option<i64> },
     /// The newest records are missing or the head was altered.
-    HeadMismatch { head_record: i64, last_record: Option<i64> },
+    HeadMismatch {
+        head_record: i64,
+        last_record: Option<i64>,
+    },
 }
 
 impl Break {
     pub fn first_broken_record(&self) -> i64 {
         match self {
             Break::HashMismatch { record } | Break::BrokenLink { record, .. } => *record,
-            Break::HeadMismatch { head_record, last_record } => last_record.map_or(*head_record, |l| l + 1),
+            Break::HeadMismatch {
+                head_record,
+                last_record,
+            } => last_record.map_or(*head_record, |l| l + 1),
         }
     }
 }
@@ -68,10 +74,24 @@ pub struct ChainReport {
     pub broken: Option<Break>,
 }
 
-fn record_hash(prev: &str, id: i64, at: &str, event: &str, subject: Option<&str>, decision: Option<&str>, reason: Option<&str>, detail: &str) -> String {
+/// The hashed columns of a record, as stored.
+struct Columns<'a> {
+    id: i64,
+    at: &'a str,
+    event: &'a str,
+    subject: Option<&'a str>,
+    decision: Option<&'a str>,
+    reason: Option<&'a str>,
+    detail: &'a str,
+}
+
+fn record_hash(prev: &str, c: &Columns<'_>) -> String {
     // A JSON array of the stored column texts is unambiguous and exactly
     // reproducible from the database, whatever the detail's key order.
-    let canonical = serde_json::json!([id, at, event, subject, decision, reason, detail]).to_string();
+    let canonical = serde_json::json!([
+        c.id, c.at, c.event, c.subject, c.decision, c.reason, c.detail
+    ])
+    .to_string();
     let mut buf = Vec::with_capacity(prev.len() + canonical.len());
     buf.extend_from_slice(prev.as_bytes());
     buf.extend_from_slice(canonical.as_bytes());
@@ -91,7 +111,11 @@ pub fn append(store: &mut Store, event: &Event<'_>) -> Result<i64, StoreError> {
 /// Appends inside a caller's transaction (so a change and its record commit together).
 pub fn append_in(conn: &rusqlite::Connection, event: &Event<'_>) -> Result<i64, StoreError> {
     let last: Option<(i64, String)> = conn
-        .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (id, prev) = match last {
         Some((id, hash)) => (id + 1, hash),
@@ -103,14 +127,38 @@ pub fn append_in(conn: &rusqlite::Connection, event: &Event<'_>) -> Result<i64, 
         detail = serde_json::json!({ "value": detail });
     }
     if let Some(map) = detail.as_object_mut() {
-        map.insert("build".into(), serde_json::to_value(crate::build_info::BUILD).unwrap_or_default());
+        map.insert(
+            "build".into(),
+            serde_json::to_value(crate::build_info::BUILD).unwrap_or_default(),
+        );
     }
     let detail = detail.to_string();
-    let hash = record_hash(&prev, id, &at, event.event, event.subject, event.decision, event.reason, &detail);
+    let hash = record_hash(
+        &prev,
+        &Columns {
+            id,
+            at: &at,
+            event: event.event,
+            subject: event.subject,
+            decision: event.decision,
+            reason: event.reason,
+            detail: &detail,
+        },
+    );
     conn.execute(
         "INSERT INTO audit (id, at, event, subject, decision, reason, detail, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![id, at, event.event, event.subject, event.decision, event.reason, detail, prev, hash],
+        params![
+            id,
+            at,
+            event.event,
+            event.subject,
+            event.decision,
+            event.reason,
+            detail,
+            prev,
+            hash
+        ],
     )?;
     conn.execute(
         "INSERT INTO audit_head (id, record_id, hash) VALUES (1, ?1, ?2) \
@@ -132,7 +180,10 @@ struct Row {
     hash: String,
 }
 
-fn for_each_row(store: &Store, mut f: impl FnMut(Row) -> Result<(), StoreError>) -> Result<(), StoreError> {
+fn for_each_row(
+    store: &Store,
+    mut f: impl FnMut(Row) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut stmt = store.conn().prepare(
         "SELECT id, at, event, subject, decision, reason, detail, prev_hash, hash FROM audit ORDER BY id",
     )?;
@@ -174,13 +225,15 @@ pub fn verify(store: &Store) -> Result<ChainReport, StoreError> {
         }
         let h = record_hash(
             &row.prev_hash,
-            row.id,
-            &row.at,
-            &row.event,
-            row.subject.as_deref(),
-            row.decision.as_deref(),
-            row.reason.as_deref(),
-            &row.detail,
+            &Columns {
+                id: row.id,
+                at: &row.at,
+                event: &row.event,
+                subject: row.subject.as_deref(),
+                decision: row.decision.as_deref(),
+                reason: row.reason.as_deref(),
+                detail: &row.detail,
+            },
         );
         if h != row.hash {
             broken = Some(Break::HashMismatch { record: row.id });
@@ -193,7 +246,11 @@ pub fn verify(store: &Store) -> Result<ChainReport, StoreError> {
     if broken.is_none() {
         let head: Option<(i64, String)> = store
             .conn()
-            .query_row("SELECT record_id, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT record_id, hash FROM audit_head WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         let consistent = match &head {
             Some((id, hash)) => Some(*id) == prev_id && *hash == prev,
@@ -217,7 +274,8 @@ pub fn verify(store: &Store) -> Result<ChainReport, StoreError> {
 pub fn export(store: &Store) -> Result<Vec<Record>, StoreError> {
     let mut out = Vec::new();
     for_each_row(store, |row| {
-        let detail = serde_json::from_str(&row.detail).map_err(|e| StoreError::Corrupt(format!("audit record {}: {e}", row.id)))?;
+        let detail = serde_json::from_str(&row.detail)
+            .map_err(|e| StoreError::Corrupt(format!("audit record {}: {e}", row.id)))?;
         out.push(Record {
             id: row.id,
             at: row.at,

@@ -9,9 +9,11 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{Store, StoreError, unix_now};
 
 pub fn device_id(conn: &Connection) -> Result<String, StoreError> {
-    conn.query_row("SELECT device_id FROM device WHERE id = 1", [], |r| r.get(0))
-        .optional()?
-        .ok_or(StoreError::NoDevice)
+    conn.query_row("SELECT device_id FROM device WHERE id = 1", [], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or(StoreError::NoDevice)
 }
 
 /// Sets the device id, keeping the sequence number if the row exists.
@@ -39,7 +41,11 @@ pub fn next_seq(store: &mut Store) -> Result<u64, StoreError> {
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let seq: i64 = tx
-        .query_row("UPDATE device SET seq = seq + 1 WHERE id = 1 RETURNING seq", [], |r| r.get(0))
+        .query_row(
+            "UPDATE device SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+            [],
+            |r| r.get(0),
+        )
         .optional()?
         .ok_or(StoreError::NoDevice)?;
     tx.commit()?;

@@ -46,18 +46,24 @@ pub enum KeyError {
         "the key-encryption key file {path} has mode {mode:o}: run `chmod 600 {path}` (no group or other access)"
     )]
     LoosePermissions { path: PathBuf, mode: u32 },
-    #[error("the key-encryption key file {path} is owned by uid {owner}, not the running user ({uid}): chown it")]
+    #[error(
+        "the key-encryption key file {path} is owned by uid {owner}, not the running user ({uid}): chown it"
+    )]
     WrongOwner { path: PathBuf, owner: u32, uid: u32 },
     #[error(
         "the key-encryption key from {0} does not open this store's data key: it is the wrong KEK \
          (nothing was modified)"
     )]
     WrongKek(KekSource),
-    #[error("the store's keys are already initialised: pass --force to replace them (this discards every enrolled template)")]
+    #[error(
+        "the store's keys are already initialised: pass --force to replace them (this discards every enrolled template)"
+    )]
     AlreadyInitialised,
     #[error("the store has no keys: run `edgeid keys init`")]
     NotInitialised,
-    #[error("the sealed device signing key failed to open or parse: the store is damaged or tampered")]
+    #[error(
+        "the sealed device signing key failed to open or parse: the store is damaged or tampered"
+    )]
     SigningKey,
     #[error("cryptographic failure: {0}")]
     Seal(#[from] SealError),
@@ -191,18 +197,26 @@ pub struct PublicIdentity {
 }
 
 fn generate_signing_key() -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| SealError::Random)?;
+    let pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| SealError::Random)?;
     Ok(Zeroizing::new(pkcs8.as_ref().to_vec()))
 }
 
 /// Creates the device identity, signing key and DEK. With `force`, replaces
 /// existing keys and deletes every template (they could no longer be opened);
 /// the verdict sequence continues so it never repeats.
-pub fn init(store: &mut Store, kek: &Kek, device_id: &str, force: bool) -> Result<KeyRing, StoreError> {
+pub fn init(
+    store: &mut Store,
+    kek: &Kek,
+    device_id: &str,
+    force: bool,
+) -> Result<KeyRing, StoreError> {
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let exists: Option<i64> = tx.query_row("SELECT id FROM keys", [], |r| r.get(0)).optional()?;
+    let exists: Option<i64> = tx
+        .query_row("SELECT id FROM keys", [], |r| r.get(0))
+        .optional()?;
     if exists.is_some() && !force {
         return Err(KeyError::AlreadyInitialised.into());
     }
@@ -210,7 +224,10 @@ pub fn init(store: &mut Store, kek: &Kek, device_id: &str, force: bool) -> Resul
     let pkcs8 = generate_signing_key()?;
     let signer = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::SigningKey)?;
     let kid = crate::verdict::jwk::thumbprint(signer.public_key().as_ref());
-    let wrapped = kek.key.seal(&key_aad("dek", device_id), dek.bytes()).map_err(KeyError::from)?;
+    let wrapped = kek
+        .key
+        .seal(&key_aad("dek", device_id), dek.bytes())
+        .map_err(KeyError::from)?;
     let sealed_sk = dek
         .seal(&key_aad("signing-key", device_id), &pkcs8)
         .map_err(KeyError::from)?;
@@ -219,7 +236,13 @@ pub fn init(store: &mut Store, kek: &Kek, device_id: &str, force: bool) -> Resul
     tx.execute(
         "INSERT INTO keys (id, wrapped_dek, sealed_signing_key, public_key, kid, updated_at) \
          VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-        params![wrapped, sealed_sk, signer.public_key().as_ref(), kid, unix_now()],
+        params![
+            wrapped,
+            sealed_sk,
+            signer.public_key().as_ref(),
+            kid,
+            unix_now()
+        ],
     )?;
     device::set_identity(&tx, device_id)?;
     tx.commit()?;
@@ -237,12 +260,16 @@ struct KeyRow {
 }
 
 fn key_row(conn: &rusqlite::Connection) -> Result<KeyRow, StoreError> {
-    conn.query_row("SELECT wrapped_dek, sealed_signing_key FROM keys WHERE id = 1", [], |r| {
-        Ok(KeyRow {
-            wrapped_dek: r.get(0)?,
-            sealed_signing_key: r.get(1)?,
-        })
-    })
+    conn.query_row(
+        "SELECT wrapped_dek, sealed_signing_key FROM keys WHERE id = 1",
+        [],
+        |r| {
+            Ok(KeyRow {
+                wrapped_dek: r.get(0)?,
+                sealed_signing_key: r.get(1)?,
+            })
+        },
+    )
     .optional()?
     .ok_or(StoreError::Key(KeyError::NotInitialised))
 }
@@ -252,7 +279,10 @@ fn unwrap_dek(kek: &Kek, device_id: &str, wrapped: &[u8]) -> Result<DataKey, Key
         .key
         .open(&key_aad("dek", device_id), wrapped)
         .map_err(|_| KeyError::WrongKek(kek.source.clone()))?;
-    let bytes: [u8; KEY_LEN] = raw.as_slice().try_into().map_err(|_| KeyError::SigningKey)?;
+    let bytes: [u8; KEY_LEN] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyError::SigningKey)?;
     let bytes = Zeroizing::new(bytes);
     Ok(DataKey::from_bytes(&bytes))
 }
@@ -302,7 +332,12 @@ pub struct RotationReport {
 /// Re-wraps the DEK under `new_kek`; with `new_dek`, also generates a new DEK
 /// and re-seals the signing key and every template, all in one transaction.
 /// Templates are decrypted only in memory; nobody re-enrols.
-pub fn rotate(store: &mut Store, old: &Kek, new_kek: &Kek, new_dek: bool) -> Result<RotationReport, StoreError> {
+pub fn rotate(
+    store: &mut Store,
+    old: &Kek,
+    new_kek: &Kek,
+    new_dek: bool,
+) -> Result<RotationReport, StoreError> {
     let device_id = device::device_id(store.conn())?;
     let tx = store
         .conn_mut()
@@ -313,22 +348,34 @@ pub fn rotate(store: &mut Store, old: &Kek, new_kek: &Kek, new_dek: bool) -> Res
     let target = if new_dek {
         let fresh = DataKey::generate().map_err(KeyError::from)?;
         let sk_aad = key_aad("signing-key", &device_id);
-        let pkcs8 = dek.open(&sk_aad, &row.sealed_signing_key).map_err(|_| KeyError::SigningKey)?;
+        let pkcs8 = dek
+            .open(&sk_aad, &row.sealed_signing_key)
+            .map_err(|_| KeyError::SigningKey)?;
         let sealed_sk = fresh.seal(&sk_aad, &pkcs8).map_err(KeyError::from)?;
-        tx.execute("UPDATE keys SET sealed_signing_key = ?1 WHERE id = 1", [sealed_sk])?;
+        tx.execute(
+            "UPDATE keys SET sealed_signing_key = ?1 WHERE id = 1",
+            [sealed_sk],
+        )?;
         let rows: Vec<(i64, String, String, String, Vec<u8>)> = {
-            let mut stmt = tx.prepare("SELECT id, subject, modality, model_id, sealed FROM templates")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect::<Result<_, _>>()?
+            let mut stmt =
+                tx.prepare("SELECT id, subject, modality, model_id, sealed FROM templates")?;
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?
         };
         for (id, subject, modality, model_id, blob) in rows {
             let aad = template_aad(id, &subject, &modality, &model_id);
             // A tampered template stops the rotation: re-sealing it would launder it.
-            let plain = dek
-                .open(&aad, &blob)
-                .map_err(|_| StoreError::Tampered { row: id, subject: subject.clone() })?;
+            let plain = dek.open(&aad, &blob).map_err(|_| StoreError::Tampered {
+                row: id,
+                subject: subject.clone(),
+            })?;
             let sealed = fresh.seal(&aad, &plain).map_err(KeyError::from)?;
-            tx.execute("UPDATE templates SET sealed = ?1 WHERE id = ?2", params![sealed, id])?;
+            tx.execute(
+                "UPDATE templates SET sealed = ?1 WHERE id = ?2",
+                params![sealed, id],
+            )?;
             resealed += 1;
         }
         fresh
@@ -354,7 +401,9 @@ pub fn rotate(store: &mut Store, old: &Kek, new_kek: &Kek, new_dek: bool) -> Res
 pub fn random_device_id() -> Result<String, KeyError> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| SealError::Random)?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| SealError::Random)?;
     Ok(format!("edgeid-{}", hex::encode(bytes)))
 }
 
@@ -366,7 +415,10 @@ mod tests {
     fn kek_formats() {
         assert!(parse_kek(&[7u8; 32]).is_some());
         let hex64 = "ab".repeat(32);
-        assert_eq!(parse_kek(format!("{hex64}\n").as_bytes()).map(|k| k[0]), Some(0xab));
+        assert_eq!(
+            parse_kek(format!("{hex64}\n").as_bytes()).map(|k| k[0]),
+            Some(0xab)
+        );
         assert!(parse_kek(&[7u8; 31]).is_none());
         assert!(parse_kek("zz".repeat(32).as_bytes()).is_none());
     }

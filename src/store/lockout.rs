@@ -8,18 +8,29 @@ use super::{Store, StoreError};
 
 /// Failure times (ms) for `subject` at or after `since_ms`, oldest first.
 pub fn failures_since(store: &Store, subject: &str, since_ms: i64) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT at_ms FROM lockout_failures WHERE subject = ?1 AND at_ms >= ?2 ORDER BY at_ms")?;
+    let mut stmt = store.conn().prepare(
+        "SELECT at_ms FROM lockout_failures WHERE subject = ?1 AND at_ms >= ?2 ORDER BY at_ms",
+    )?;
     let rows = stmt.query_map(params![subject, since_ms], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Records a failure and forgets those older than `forget_before_ms`.
-pub fn record_failure(store: &mut Store, subject: &str, at_ms: i64, forget_before_ms: i64) -> Result<(), StoreError> {
+pub fn record_failure(
+    store: &mut Store,
+    subject: &str,
+    at_ms: i64,
+    forget_before_ms: i64,
+) -> Result<(), StoreError> {
     let tx = store.conn_mut().transaction()?;
-    tx.execute("INSERT INTO lockout_failures (subject, at_ms) VALUES (?1, ?2)", params![subject, at_ms])?;
-    tx.execute("DELETE FROM lockout_failures WHERE at_ms < ?1", [forget_before_ms])?;
+    tx.execute(
+        "INSERT INTO lockout_failures (subject, at_ms) VALUES (?1, ?2)",
+        params![subject, at_ms],
+    )?;
+    tx.execute(
+        "DELETE FROM lockout_failures WHERE at_ms < ?1",
+        [forget_before_ms],
+    )?;
     tx.commit()?;
     Ok(())
 }

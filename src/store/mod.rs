@@ -64,7 +64,9 @@ pub enum StoreError {
     SubjectExists(String),
     #[error("subject {0:?} is not enrolled")]
     UnknownSubject(String),
-    #[error("invalid subject id {0:?}: use 1–128 characters of letters, digits, '.', '_', '-', '@'")]
+    #[error(
+        "invalid subject id {0:?}: use 1–128 characters of letters, digits, '.', '_', '-', '@'"
+    )]
     InvalidSubject(String),
     #[error("the store holds no device identity: run `edgeid keys init`")]
     NoDevice,
@@ -132,7 +134,10 @@ impl Store {
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Seconds since the Unix epoch.

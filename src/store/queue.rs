@@ -29,7 +29,11 @@ pub fn push(store: &mut Store, verdict: &str, capacity: usize) -> Result<usize, 
     )?;
     tx.commit()?;
     if dropped > 0 {
-        tracing::warn!(dropped, capacity, "verdict queue full: dropped the oldest undelivered verdicts");
+        tracing::warn!(
+            dropped,
+            capacity,
+            "verdict queue full: dropped the oldest undelivered verdicts"
+        );
     }
     Ok(dropped)
 }
@@ -41,17 +45,28 @@ pub fn peek(store: &Store) -> Result<Option<Queued>, StoreError> {
         .query_row(
             "SELECT id, created_at, verdict FROM verdict_queue ORDER BY id LIMIT 1",
             [],
-            |r| Ok(Queued { id: r.get(0)?, created_at: r.get(1)?, verdict: r.get(2)? }),
+            |r| {
+                Ok(Queued {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    verdict: r.get(2)?,
+                })
+            },
         )
         .optional()?)
 }
 
 /// Removes a delivered entry; false when it was already gone.
 pub fn remove(store: &Store, id: i64) -> Result<bool, StoreError> {
-    Ok(store.conn().execute("DELETE FROM verdict_queue WHERE id = ?1", [id])? > 0)
+    Ok(store
+        .conn()
+        .execute("DELETE FROM verdict_queue WHERE id = ?1", [id])?
+        > 0)
 }
 
 pub fn len(store: &Store) -> Result<usize, StoreError> {
-    let n: i64 = store.conn().query_row("SELECT count(*) FROM verdict_queue", [], |r| r.get(0))?;
+    let n: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM verdict_queue", [], |r| r.get(0))?;
     Ok(n as usize)
 }

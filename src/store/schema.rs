@@ -91,7 +91,11 @@ pub fn current_version(conn: &Connection) -> Result<i64, StoreError> {
     if has_table == 0 {
         return Ok(0);
     }
-    Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// Refuses a database written by a newer edgeid; reads only.

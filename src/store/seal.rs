@@ -32,7 +32,8 @@ impl DataKey {
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
         let raw = Zeroizing::new(*bytes);
         // AES-256 accepts any 32-byte key, so this cannot fail.
-        let unbound = UnboundKey::new(&AES_256_GCM, raw.as_ref()).unwrap_or_else(|_| unreachable!());
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, raw.as_ref()).unwrap_or_else(|_| unreachable!());
         Self {
             raw,
             key: LessSafeKey::new(unbound),
@@ -41,7 +42,9 @@ impl DataKey {
 
     pub fn generate() -> Result<Self, SealError> {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        SystemRandom::new().fill(bytes.as_mut()).map_err(|_| SealError::Random)?;
+        SystemRandom::new()
+            .fill(bytes.as_mut())
+            .map_err(|_| SealError::Random)?;
         Ok(Self::from_bytes(&bytes))
     }
 
@@ -51,14 +54,20 @@ impl DataKey {
 
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).map_err(|_| SealError::Random)?;
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| SealError::Random)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&nonce);
         let mut body = plaintext.to_vec();
         let tag = self
             .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| SealError::Authentication)?;
         out.extend_from_slice(&body);
         out.extend_from_slice(tag.as_ref());
@@ -75,7 +84,11 @@ impl DataKey {
         let mut body = Zeroizing::new(blob[1 + NONCE_LEN..].to_vec());
         let len = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| SealError::Authentication)?
             .len();
         body.truncate(len);
@@ -139,7 +152,10 @@ mod tests {
         for i in 0..blob.len() {
             let mut bad = blob.clone();
             bad[i] ^= 0x01;
-            assert!(key.open(&aad, &bad).is_err(), "flipping byte {i} went unnoticed");
+            assert!(
+                key.open(&aad, &bad).is_err(),
+                "flipping byte {i} went unnoticed"
+            );
         }
         let again = key.seal(&aad, b"secret").expect("seal");
         assert_ne!(blob[1..13], again[1..13], "nonces must differ");

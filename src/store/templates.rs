@@ -57,7 +57,11 @@ pub fn enroll(
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let exists: i64 = tx.query_row("SELECT count(*) FROM subjects WHERE id = ?1", [subject], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT count(*) FROM subjects WHERE id = ?1",
+        [subject],
+        |r| r.get(0),
+    )?;
     if exists > 0 {
         if !replace {
             return Err(StoreError::SubjectExists(subject.to_owned()));
@@ -65,7 +69,10 @@ pub fn enroll(
         tx.execute("DELETE FROM subjects WHERE id = ?1", [subject])?;
     }
     let now = unix_now();
-    tx.execute("INSERT INTO subjects (id, created_at) VALUES (?1, ?2)", params![subject, now])?;
+    tx.execute(
+        "INSERT INTO subjects (id, created_at) VALUES (?1, ?2)",
+        params![subject, now],
+    )?;
     let mut rows = Vec::with_capacity(templates.len());
     for t in templates {
         let row: i64 = tx.query_row(
@@ -78,7 +85,10 @@ pub fn enroll(
         let sealed = dek
             .seal(&template_aad(row, subject, t.modality, t.model_id), &plain)
             .map_err(super::keys::KeyError::from)?;
-        tx.execute("UPDATE templates SET sealed = ?1 WHERE id = ?2", params![sealed, row])?;
+        tx.execute(
+            "UPDATE templates SET sealed = ?1 WHERE id = ?2",
+            params![sealed, row],
+        )?;
         rows.push(row);
     }
     // The record commits with the enrolment, so neither exists without the other.
@@ -95,11 +105,19 @@ pub fn enroll(
 
 /// Deletes the subject and all its templates in one transaction; returns
 /// how many templates went.
-pub fn revoke(store: &mut Store, subject: &str, audit_event: Option<&super::audit::Event<'_>>) -> Result<usize, StoreError> {
+pub fn revoke(
+    store: &mut Store,
+    subject: &str,
+    audit_event: Option<&super::audit::Event<'_>>,
+) -> Result<usize, StoreError> {
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n: i64 = tx.query_row("SELECT count(*) FROM templates WHERE subject = ?1", [subject], |r| r.get(0))?;
+    let n: i64 = tx.query_row(
+        "SELECT count(*) FROM templates WHERE subject = ?1",
+        [subject],
+        |r| r.get(0),
+    )?;
     let deleted = tx.execute("DELETE FROM subjects WHERE id = ?1", [subject])?;
     if deleted == 0 {
         return Err(StoreError::UnknownSubject(subject.to_owned()));
@@ -118,15 +136,19 @@ pub fn revoke(store: &mut Store, subject: &str, audit_event: Option<&super::audi
 }
 
 pub fn subject_exists(store: &Store, subject: &str) -> Result<bool, StoreError> {
-    let n: i64 = store
-        .conn()
-        .query_row("SELECT count(*) FROM subjects WHERE id = ?1", [subject], |r| r.get(0))?;
+    let n: i64 = store.conn().query_row(
+        "SELECT count(*) FROM subjects WHERE id = ?1",
+        [subject],
+        |r| r.get(0),
+    )?;
     Ok(n > 0)
 }
 
 pub fn list_subjects(store: &Store) -> Result<Vec<SubjectSummary>, StoreError> {
     let mut out: BTreeMap<String, SubjectSummary> = BTreeMap::new();
-    let mut stmt = store.conn().prepare("SELECT id, created_at FROM subjects ORDER BY id")?;
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT id, created_at FROM subjects ORDER BY id")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (subject, created_at) = row?;
         out.insert(
@@ -142,7 +164,13 @@ pub fn list_subjects(store: &Store) -> Result<Vec<SubjectSummary>, StoreError> {
     let mut stmt = store
         .conn()
         .prepare("SELECT subject, model_id, count(*) FROM templates GROUP BY subject, model_id")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))? {
+    for row in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
         let (subject, model, n) = row?;
         if let Some(s) = out.get_mut(&subject) {
             s.templates += n as usize;
@@ -207,7 +235,12 @@ pub fn open_each(
 
 /// How many templates of `modality` by `model_id` (of one subject when
 /// given) there are, and their dimension, so a gallery can be sized once.
-pub fn shape(store: &Store, modality: &str, model_id: &str, subject: Option<&str>) -> Result<(usize, usize), StoreError> {
+pub fn shape(
+    store: &Store,
+    modality: &str,
+    model_id: &str,
+    subject: Option<&str>,
+) -> Result<(usize, usize), StoreError> {
     let (n, dim): (i64, Option<i64>) = store.conn().query_row(
         "SELECT count(*), MAX(dim) FROM templates WHERE modality = ?1 AND model_id = ?2 AND (?3 IS NULL OR subject = ?3)",
         params![modality, model_id, subject],
@@ -228,7 +261,8 @@ pub fn enroll_batch(
     let now = unix_now();
     let mut count = 0;
     {
-        let mut add_subject = tx.prepare("INSERT INTO subjects (id, created_at) VALUES (?1, ?2)")?;
+        let mut add_subject =
+            tx.prepare("INSERT INTO subjects (id, created_at) VALUES (?1, ?2)")?;
         let mut add_row = tx.prepare(
             "INSERT INTO templates (subject, modality, model_id, model_sha256, dim, quality, sealed, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7) RETURNING id",
@@ -239,7 +273,15 @@ pub fn enroll_batch(
             add_subject.execute(params![subject, now])?;
             for t in templates {
                 let row: i64 = add_row.query_row(
-                    params![subject, t.modality, t.model_id, t.model_sha256, t.vector.len() as i64, t.quality.to_string(), now],
+                    params![
+                        subject,
+                        t.modality,
+                        t.model_id,
+                        t.model_sha256,
+                        t.vector.len() as i64,
+                        t.quality.to_string(),
+                        now
+                    ],
                     |r| r.get(0),
                 )?;
                 let plain = f32_to_bytes(t.vector);

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::decision::{Decision, Mode};
 use crate::decision::Reason;
+pub use crate::decision::{Decision, Mode};
 
 pub const ALG: &str = "EdDSA";
 pub const TYP: &str = "edgeid-verdict+jwt";

@@ -40,18 +40,26 @@ pub struct IssueRequest<'a> {
 
 pub fn random_jti() -> Result<String, IssueError> {
     let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| IssueError::Random)?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| IssueError::Random)?;
     Ok(hex::encode(bytes))
 }
 
-pub fn issue(store: &mut Store, keys: &KeyRing, req: IssueRequest<'_>) -> Result<Issued, IssueError> {
+pub fn issue(
+    store: &mut Store,
+    keys: &KeyRing,
+    req: IssueRequest<'_>,
+) -> Result<Issued, IssueError> {
     let outcome = req.outcome;
     let seq = device::next_seq(store)?;
     let iat = unix_now();
     let sub = match outcome.decision {
         Decision::Accept => outcome.subject.clone(),
         // 1:1: the claim is echoed on reject too; 1:N rejects name no one.
-        Decision::Reject if outcome.mode == crate::decision::Mode::Verify => outcome.subject.clone(),
+        Decision::Reject if outcome.mode == crate::decision::Mode::Verify => {
+            outcome.subject.clone()
+        }
         Decision::Reject => None,
     };
     let claims = Claims {

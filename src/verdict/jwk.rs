@@ -56,7 +56,9 @@ impl Jwk {
                 crv: self.crv.clone(),
             });
         }
-        let bytes = URL_SAFE_NO_PAD.decode(&self.x).map_err(|_| JwkError::BadX)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(&self.x)
+            .map_err(|_| JwkError::BadX)?;
         bytes.try_into().map_err(|_| JwkError::BadX)
     }
 
@@ -79,7 +81,10 @@ mod tests {
         let x = URL_SAFE_NO_PAD
             .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
             .expect("vector");
-        assert_eq!(thumbprint(&x), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            thumbprint(&x),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
         let jwk = Jwk::from_public_key(&x);
         assert_eq!(jwk.public_key().expect("ed25519").as_slice(), x.as_slice());
     }

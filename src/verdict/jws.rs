@@ -16,7 +16,9 @@ pub enum VerdictError {
     Malformed(String),
     #[error("unsupported header: alg {alg:?}, typ {typ:?} (expected EdDSA, edgeid-verdict+jwt)")]
     UnsupportedHeader { alg: String, typ: String },
-    #[error("signed by key {got:?}, not the expected device key {expected:?}: check --key / the device")]
+    #[error(
+        "signed by key {got:?}, not the expected device key {expected:?}: check --key / the device"
+    )]
     WrongKid { expected: String, got: String },
     #[error("the signature is invalid: the verdict was altered or not signed by this device")]
     BadSignature,
@@ -25,7 +27,10 @@ pub enum VerdictError {
     #[error("the verdict was issued in the future (iat {iat}, now {now}): check the clocks")]
     IssuedInFuture { iat: i64, now: i64 },
     #[error("the verdict carries nonce {got:?}, not the expected {expected:?}: it may be a replay")]
-    NonceMismatch { expected: String, got: Option<String> },
+    NonceMismatch {
+        expected: String,
+        got: Option<String>,
+    },
     #[error("cannot serialise the verdict: {0}")]
     Serialise(String),
 }
@@ -58,11 +63,19 @@ pub const IAT_LEEWAY_SECS: i64 = 60;
 
 /// Signs `claims` into a compact JWS.
 pub fn sign(claims: &Claims, key: &Ed25519KeyPair, kid: &str) -> Result<String, VerdictError> {
-    let header = serde_json::to_vec(&Header::new(kid)).map_err(|e| VerdictError::Serialise(e.to_string()))?;
+    let header = serde_json::to_vec(&Header::new(kid))
+        .map_err(|e| VerdictError::Serialise(e.to_string()))?;
     let payload = serde_json::to_vec(claims).map_err(|e| VerdictError::Serialise(e.to_string()))?;
-    let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
     let signature = key.sign(signing_input.as_bytes());
-    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref())))
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.as_ref())
+    ))
 }
 
 /// Decodes header and claims without checking anything (for display only).
@@ -74,8 +87,12 @@ pub fn decode_unverified(token: &str) -> Result<(Header, Claims), VerdictError> 
 fn split(token: &str) -> Result<(&str, &str, &str), VerdictError> {
     let mut parts = token.trim().split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() && !s.is_empty() => Ok((h, p, s)),
-        _ => Err(VerdictError::Malformed("expected header.payload.signature".into())),
+        (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() && !s.is_empty() => {
+            Ok((h, p, s))
+        }
+        _ => Err(VerdictError::Malformed(
+            "expected header.payload.signature".into(),
+        )),
     }
 }
 
@@ -119,10 +136,16 @@ pub fn verify(
         .map_err(|_| VerdictError::BadSignature)?;
     let claims: Claims = parse(p, "claims")?;
     if now >= claims.exp {
-        return Err(VerdictError::Expired { exp: claims.exp, now });
+        return Err(VerdictError::Expired {
+            exp: claims.exp,
+            now,
+        });
     }
     if claims.iat > now + IAT_LEEWAY_SECS {
-        return Err(VerdictError::IssuedInFuture { iat: claims.iat, now });
+        return Err(VerdictError::IssuedInFuture {
+            iat: claims.iat,
+            now,
+        });
     }
     if let Some(expected) = nonce
         && claims.nonce.as_deref() != Some(expected)

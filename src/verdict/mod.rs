@@ -15,6 +15,6 @@ pub mod jwk;
 pub mod jws;
 
 pub use claims::{Claims, Decision, Header, Mode};
-pub use jwk::Jwk;
 pub use issue::{IssueError, IssueRequest, Issued, issue};
+pub use jwk::Jwk;
 pub use jws::{VerdictError, Verified, sign, verify};

@@ -7,10 +7,11 @@
 
 use image::RgbImage;
 
+use super::VisionError;
+use super::chip_template;
 use super::geometry::{Point, Similarity};
 use super::landmarks::{FaceMesh, index};
 use super::warp::warp_rgb;
-use super::VisionError;
 
 /// dlib's 5-point chip template (`get_face_chip_details`), unpadded, in
 /// units of the chip side: left eye outer, left eye inner, right eye outer,
@@ -23,6 +24,9 @@ const DLIB_5_POINT_TEMPLATE: [(f32, f32); 5] = [
     (0.490_112_3, 0.627_797_5),
 ];
 
+/// dlib's chip padding for its ResNet embedder.
+pub const DLIB_PADDING: f32 = 0.25;
+
 /// The mesh points that correspond to dlib's five, in the same order.
 const DLIB_5_POINT_MESH: [usize; 5] = [
     index::LEFT_EYE_OUTER,
@@ -32,6 +36,29 @@ const DLIB_5_POINT_MESH: [usize; 5] = [
     index::NOSE_BASE,
 ];
 
+/// Which template aligns the mesh to the embedder's chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Alignment {
+    /// Mesh points fitted to dlib's own alignment on LFW fold 1
+    /// (`scripts/calibrate/alignment.py`). Measured no better than
+    /// `Dlib5Point` on fold 1 (same best accuracy, lower TAR at FAR 1e-3),
+    /// so it is kept for evaluation, not shipped.
+    Calibrated,
+    /// dlib's published 5-point template applied to the nearest mesh points.
+    #[default]
+    Dlib5Point,
+}
+
+/// How the fitted transform becomes the sampling transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sampling {
+    /// The template is in dlib's template frame: sample as dlib's chip box does.
+    DlibBox,
+    /// The template is already in chip pixels: sample at the fit itself.
+    Direct,
+}
+
 /// Where chosen mesh points should land in the chip.
 #[derive(Debug, Clone)]
 pub struct ChipTemplate {
@@ -39,6 +66,7 @@ pub struct ChipTemplate {
     mesh_indices: Vec<usize>,
     /// Target positions in chip pixels, same order as `mesh_indices`.
     chip_points: Vec<Point>,
+    sampling: Sampling,
 }
 
 impl ChipTemplate {
@@ -56,6 +84,30 @@ impl ChipTemplate {
             size,
             mesh_indices: DLIB_5_POINT_MESH.to_vec(),
             chip_points,
+            sampling: Sampling::DlibBox,
+        }
+    }
+
+    /// The template calibrated against dlib's alignment, for a chip of
+    /// `size` pixels (scaled from the 150 px it was measured on).
+    pub fn calibrated(size: usize) -> Self {
+        let k = size as f32 / chip_template::CHIP_SIZE as f32;
+        Self {
+            size,
+            mesh_indices: chip_template::MESH_INDICES.to_vec(),
+            chip_points: chip_template::CHIP_POINTS
+                .iter()
+                .map(|&(x, y)| Point::new(x * k, y * k))
+                .collect(),
+            sampling: Sampling::Direct,
+        }
+    }
+
+    /// The template for an alignment choice and chip size (dlib padding 0.25).
+    pub fn for_alignment(alignment: Alignment, size: usize) -> Self {
+        match alignment {
+            Alignment::Calibrated => Self::calibrated(size),
+            Alignment::Dlib5Point => Self::dlib_5_point(size, DLIB_PADDING),
         }
     }
 
@@ -63,8 +115,12 @@ impl ChipTemplate {
     /// (least squares in the image, as dlib fits it).
     pub fn chip_to_image(&self, mesh: &FaceMesh) -> Result<Similarity, VisionError> {
         let image_points: Vec<Point> = self.mesh_indices.iter().map(|&i| mesh.point(i)).collect();
-        let fit = Similarity::fit(&self.chip_points, &image_points).ok_or(VisionError::DegenerateLandmarks)?;
-        Ok(dlib_chip_sampling(&fit, self.size as f32))
+        let fit = Similarity::fit(&self.chip_points, &image_points)
+            .ok_or(VisionError::DegenerateLandmarks)?;
+        Ok(match self.sampling {
+            Sampling::DlibBox => dlib_chip_sampling(&fit, self.size as f32),
+            Sampling::Direct => fit,
+        })
     }
 }
 
@@ -101,7 +157,11 @@ impl FaceChip {
 }
 
 /// Cuts the aligned chip for `mesh` out of `image`.
-pub fn align(image: &RgbImage, mesh: &FaceMesh, template: &ChipTemplate) -> Result<FaceChip, VisionError> {
+pub fn align(
+    image: &RgbImage,
+    mesh: &FaceMesh,
+    template: &ChipTemplate,
+) -> Result<FaceChip, VisionError> {
     let to_image = template.chip_to_image(mesh)?;
     Ok(FaceChip {
         size: template.size,

@@ -8,9 +8,9 @@
 use image::RgbImage;
 use serde::Serialize;
 
+use super::VisionError;
 use super::geometry::{BBox, Point, Similarity};
 use super::warp::{to_input_tensor, warp_rgb};
-use super::VisionError;
 use crate::infer::Session;
 
 /// Values per anchor: logit, cx, cy, w, h, then six (x, y) keypoints.
@@ -149,7 +149,8 @@ fn decode(raw: &[f32], anchors: &[Point], min_score: f32) -> Vec<Detection> {
                 return None;
             }
             let bbox = BBox::from_center(v[1] + a.x, v[2] + a.y, v[3], v[4]);
-            let keypoints = std::array::from_fn(|k| Point::new(v[5 + 2 * k] + a.x, v[6 + 2 * k] + a.y));
+            let keypoints =
+                std::array::from_fn(|k| Point::new(v[5 + 2 * k] + a.x, v[6 + 2 * k] + a.y));
             Some(Detection {
                 bbox,
                 score,

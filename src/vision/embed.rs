@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use super::VisionError;
 use super::align::FaceChip;
 use super::warp::to_input_tensor;
-use super::VisionError;
 use crate::infer::Session;
 
 /// A unit-length face descriptor; cosine similarity is a dot product.
@@ -74,7 +74,11 @@ impl FaceEmbedder {
         if spec.image_size() != (chip.size, chip.size) {
             return Err(VisionError::UnexpectedModel {
                 model: self.model_id().to_owned(),
-                what: format!("chip is {0}×{0}, the model takes {1:?}", chip.size, spec.image_size()),
+                what: format!(
+                    "chip is {0}×{0}, the model takes {1:?}",
+                    chip.size,
+                    spec.image_size()
+                ),
             });
         }
         let out = self.session.run(to_input_tensor(&chip.rgb, spec))?;

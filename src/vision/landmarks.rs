@@ -7,10 +7,10 @@
 use image::RgbImage;
 use serde::Serialize;
 
+use super::VisionError;
 use super::detect::{Detection, Keypoint};
 use super::geometry::{Point, Similarity};
 use super::warp::{to_input_tensor, warp_rgb};
-use super::VisionError;
 use crate::infer::Session;
 
 /// Number of points the mesh model returns.
@@ -101,7 +101,11 @@ impl FaceLandmarker {
     }
 
     /// Runs the mesh on a crop around `detection`.
-    pub fn landmarks(&self, image: &RgbImage, detection: &Detection) -> Result<FaceMesh, VisionError> {
+    pub fn landmarks(
+        &self,
+        image: &RgbImage,
+        detection: &Detection,
+    ) -> Result<FaceMesh, VisionError> {
         let right = detection.keypoint(Keypoint::RightEye);
         let left = detection.keypoint(Keypoint::LeftEye);
         let angle = (left.y - right.y).atan2(left.x - right.x);

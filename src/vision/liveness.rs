@@ -97,9 +97,17 @@ impl LivenessSample {
             let width = self.at(outer).distance(self.at(inner)).max(1e-3);
             self.at(upper).distance(self.at(lower)) / width
         };
-        (eye(Slot::RightEyeOuter, Slot::RightEyeInner, Slot::RightEyeUpper, Slot::RightEyeLower)
-            + eye(Slot::LeftEyeOuter, Slot::LeftEyeInner, Slot::LeftEyeUpper, Slot::LeftEyeLower))
-            / 2.0
+        (eye(
+            Slot::RightEyeOuter,
+            Slot::RightEyeInner,
+            Slot::RightEyeUpper,
+            Slot::RightEyeLower,
+        ) + eye(
+            Slot::LeftEyeOuter,
+            Slot::LeftEyeInner,
+            Slot::LeftEyeUpper,
+            Slot::LeftEyeLower,
+        )) / 2.0
     }
 
     /// Signed turn: the nose tip's offset from the cheeks' midpoint along the
@@ -116,7 +124,8 @@ impl LivenessSample {
 
     /// Distance between the outer eye corners: the face's scale.
     pub fn eye_distance(&self) -> f32 {
-        self.at(Slot::RightEyeOuter).distance(self.at(Slot::LeftEyeOuter))
+        self.at(Slot::RightEyeOuter)
+            .distance(self.at(Slot::LeftEyeOuter))
     }
 }
 
@@ -179,7 +188,11 @@ pub struct LivenessReport {
 }
 
 /// Judges a landmark sequence against the challenge `side`.
-pub fn judge(samples: &[LivenessSample], side: TurnSide, config: &LivenessConfig) -> LivenessReport {
+pub fn judge(
+    samples: &[LivenessSample],
+    side: TurnSide,
+    config: &LivenessConfig,
+) -> LivenessReport {
     let fail = |failure, blinked, turn_change, parallax| LivenessReport {
         blinked,
         turn_change,
@@ -211,7 +224,11 @@ pub fn judge(samples: &[LivenessSample], side: TurnSide, config: &LivenessConfig
         return fail(LivenessFailure::NoBlink, blinked, turn_change, parallax);
     }
     if turn_change < config.min_turn {
-        let failure = if opposite >= config.min_turn { LivenessFailure::WrongSide } else { LivenessFailure::NoTurn };
+        let failure = if opposite >= config.min_turn {
+            LivenessFailure::WrongSide
+        } else {
+            LivenessFailure::NoTurn
+        };
         return fail(failure, blinked, turn_change, parallax);
     }
     if parallax < config.min_parallax {
@@ -332,13 +349,20 @@ fn normaliser(points: &[Point]) -> Option<(Vec<(f64, f64)>, Mat3)> {
     }
     let s = std::f64::consts::SQRT_2 / mean_dist;
     let t = [[s, 0.0, -s * cx], [0.0, s, -s * cy], [0.0, 0.0, 1.0]];
-    let out = points.iter().map(|p| (s * (p.x as f64 - cx), s * (p.y as f64 - cy))).collect();
+    let out = points
+        .iter()
+        .map(|p| (s * (p.x as f64 - cx), s * (p.y as f64 - cy)))
+        .collect();
     Some((out, t))
 }
 
 fn inverse_similarity(t: &Mat3) -> Mat3 {
     let s = t[0][0];
-    [[1.0 / s, 0.0, -t[0][2] / s], [0.0, 1.0 / s, -t[1][2] / s], [0.0, 0.0, 1.0]]
+    [
+        [1.0 / s, 0.0, -t[0][2] / s],
+        [0.0, 1.0 / s, -t[1][2] / s],
+        [0.0, 0.0, 1.0],
+    ]
 }
 
 /// Gaussian elimination with partial pivoting.
@@ -383,12 +407,12 @@ mod tests {
             [18.0, -30.0, -62.0],
             [31.0, -30.0 - lid, -63.0],
             [31.0, -30.0 + lid, -63.0],
-            [0.0, 5.0, -95.0],   // nose tip sticks out
-            [0.0, 18.0, -78.0],  // nose base
+            [0.0, 5.0, -95.0],  // nose tip sticks out
+            [0.0, 18.0, -78.0], // nose base
             [-25.0, 40.0, -65.0],
             [25.0, 40.0, -65.0],
-            [0.0, 75.0, -60.0],  // chin
-            [0.0, -75.0, -65.0], // forehead
+            [0.0, 75.0, -60.0],   // chin
+            [0.0, -75.0, -65.0],  // forehead
             [-70.0, 10.0, -20.0], // cheeks, set back
             [70.0, 10.0, -20.0],
         ]
@@ -431,7 +455,10 @@ mod tests {
                     let (x, y) = (p.x - 320.0, p.y - 240.0);
                     let (xr, zr) = (x * t.cos(), -x * t.sin());
                     let depth = 900.0 + zr;
-                    Point::new(320.0 + 900.0 * xr / depth + 15.0 * i as f32, 240.0 + 900.0 * y / depth)
+                    Point::new(
+                        320.0 + 900.0 * xr / depth + 15.0 * i as f32,
+                        240.0 + 900.0 * y / depth,
+                    )
                 });
                 LivenessSample { points }
             })
@@ -440,7 +467,11 @@ mod tests {
 
     #[test]
     fn a_turning_blinking_head_is_live() {
-        let report = judge(&live_sequence(25.0), TurnSide::ImageRight, &LivenessConfig::default());
+        let report = judge(
+            &live_sequence(25.0),
+            TurnSide::ImageRight,
+            &LivenessConfig::default(),
+        );
         assert!(report.live, "{report:?}");
         assert!(report.blinked);
         assert!(report.parallax > 0.02, "{report:?}");
@@ -448,8 +479,16 @@ mod tests {
 
     #[test]
     fn turning_to_the_wrong_side_fails() {
-        let report = judge(&live_sequence(25.0), TurnSide::ImageLeft, &LivenessConfig::default());
-        assert_eq!(report.failure, Some(LivenessFailure::WrongSide), "{report:?}");
+        let report = judge(
+            &live_sequence(25.0),
+            TurnSide::ImageLeft,
+            &LivenessConfig::default(),
+        );
+        assert_eq!(
+            report.failure,
+            Some(LivenessFailure::WrongSide),
+            "{report:?}"
+        );
     }
 
     #[test]
@@ -470,7 +509,11 @@ mod tests {
 
     #[test]
     fn a_photo_cannot_blink() {
-        let report = judge(&photo_sequence(30.0), TurnSide::ImageRight, &LivenessConfig::default());
+        let report = judge(
+            &photo_sequence(30.0),
+            TurnSide::ImageRight,
+            &LivenessConfig::default(),
+        );
         assert_eq!(report.failure, Some(LivenessFailure::NoBlink));
     }
 
@@ -491,7 +534,9 @@ mod tests {
     #[test]
     fn homography_fit_recovers_a_projective_map() {
         let h = Homography([[1.1, 0.05, 3.0], [-0.02, 0.95, -4.0], [1e-4, -2e-4, 1.0]]);
-        let src: Vec<Point> = (0..8).map(|i| Point::new((i * 37 % 100) as f32, (i * 53 % 90) as f32)).collect();
+        let src: Vec<Point> = (0..8)
+            .map(|i| Point::new((i * 37 % 100) as f32, (i * 53 % 90) as f32))
+            .collect();
         let dst: Vec<Point> = src.iter().map(|&p| h.apply(p)).collect();
         let fit = fit_homography(&src, &dst).expect("fit");
         for (p, q) in src.iter().zip(&dst) {
@@ -502,7 +547,11 @@ mod tests {
 
     #[test]
     fn too_few_frames_cannot_be_judged() {
-        let report = judge(&live_sequence(25.0)[..2], TurnSide::ImageRight, &LivenessConfig::default());
+        let report = judge(
+            &live_sequence(25.0)[..2],
+            TurnSide::ImageRight,
+            &LivenessConfig::default(),
+        );
         assert_eq!(report.failure, Some(LivenessFailure::TooFewFrames));
     }
 }

@@ -4,6 +4,7 @@
 //! maths. Stages know nothing of buses, stores or verdicts.
 
 pub mod align;
+mod chip_template;
 pub mod detect;
 pub mod embed;
 pub mod geometry;

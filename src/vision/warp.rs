@@ -5,8 +5,8 @@
 use image::RgbImage;
 
 use super::geometry::{Point, Similarity};
-use crate::infer::manifest::{InputSpec, Layout};
 use crate::infer::Tensor;
+use crate::infer::manifest::{InputSpec, Layout};
 
 /// Samples `src` at `p` (pixel centres at integer coordinates) with bilinear
 /// interpolation; outside the image reads as black, like zero padding.
@@ -25,7 +25,12 @@ fn bilinear(src: &RgbImage, p: Point) -> [f32; 3] {
         let i = ((y * w + x) * 3) as usize;
         [raw[i] as f32, raw[i + 1] as f32, raw[i + 2] as f32]
     };
-    let (p00, p10, p01, p11) = (px(x0, y0), px(x0 + 1, y0), px(x0, y0 + 1), px(x0 + 1, y0 + 1));
+    let (p00, p10, p01, p11) = (
+        px(x0, y0),
+        px(x0 + 1, y0),
+        px(x0, y0 + 1),
+        px(x0 + 1, y0 + 1),
+    );
     let mut out = [0.0f32; 3];
     for c in 0..3 {
         let top = p00[c] + (p10[c] - p00[c]) * fx;
@@ -38,11 +43,59 @@ fn bilinear(src: &RgbImage, p: Point) -> [f32; 3] {
 /// Warps `src` into a `width`×`height` RGB buffer (f32, 0..255, row-major,
 /// interleaved). `to_source` maps an output pixel to source coordinates.
 ///
-/// When one output pixel covers more than ~1.5 source pixels, it averages an
-/// n×n grid of samples, so a large face shrunk to a small chip is not aliased.
+/// A large shrink first box-averages the source by the whole factor (each
+/// source pixel read once, like one level of dlib's image pyramid), then
+/// samples the rest bilinearly, averaging 2×2 samples when one output pixel
+/// still covers more than 1.5 source pixels. So a big face shrunk into a
+/// small input is neither aliased nor slow.
 pub fn warp_rgb(src: &RgbImage, to_source: &Similarity, width: usize, height: usize) -> Vec<f32> {
-    let scale = to_source.scale();
-    let n = if scale > 1.5 { scale.ceil().min(6.0) as usize } else { 1 };
+    let factor = to_source.scale().floor() as u32;
+    if factor >= 2 && src.width() >= factor && src.height() >= factor {
+        let shrunk = box_shrink(src, factor);
+        let k = factor as f32;
+        let offset = (k - 1.0) / 2.0;
+        // Source x ↦ shrunk (x − (k−1)/2) / k, composed after `to_source`.
+        let to_shrunk = Similarity {
+            a: to_source.a / k,
+            b: to_source.b / k,
+            tx: (to_source.tx - offset) / k,
+            ty: (to_source.ty - offset) / k,
+        };
+        return sample(&shrunk, &to_shrunk, width, height);
+    }
+    sample(src, to_source, width, height)
+}
+
+/// Averages each `k`×`k` block of `src` into one pixel (edges dropped).
+fn box_shrink(src: &RgbImage, k: u32) -> RgbImage {
+    let (w, h) = (src.width() / k, src.height() / k);
+    let raw = src.as_raw();
+    let stride = src.width() as usize * 3;
+    let norm = 1.0 / (k * k) as f32;
+    let mut out = vec![0u8; (w * h * 3) as usize];
+    let mut row_sums = vec![0u32; w as usize * 3];
+    for y in 0..h as usize {
+        row_sums.iter_mut().for_each(|v| *v = 0);
+        for dy in 0..k as usize {
+            let line = &raw[(y * k as usize + dy) * stride..][..(w * k) as usize * 3];
+            for (x, block) in line.chunks_exact(k as usize * 3).enumerate() {
+                for px in block.chunks_exact(3) {
+                    row_sums[x * 3] += px[0] as u32;
+                    row_sums[x * 3 + 1] += px[1] as u32;
+                    row_sums[x * 3 + 2] += px[2] as u32;
+                }
+            }
+        }
+        let dst = &mut out[y * w as usize * 3..][..w as usize * 3];
+        for (d, s) in dst.iter_mut().zip(&row_sums) {
+            *d = (*s as f32 * norm).round() as u8;
+        }
+    }
+    RgbImage::from_raw(w, h, out).unwrap_or_else(|| RgbImage::new(w, h))
+}
+
+fn sample(src: &RgbImage, to_source: &Similarity, width: usize, height: usize) -> Vec<f32> {
+    let n = if to_source.scale() > 1.5 { 2 } else { 1 };
     let step = 1.0 / n as f32;
     let offset = -0.5 + step / 2.0;
     let norm = 1.0 / (n * n) as f32;
@@ -102,7 +155,10 @@ pub fn to_input_tensor(rgb: &[f32], spec: &InputSpec) -> Tensor {
 /// Converts a warped f32 buffer back to an image (for debugging output and
 /// for the quality stage, which measures the chip the embedder sees).
 pub fn to_rgb_image(rgb: &[f32], width: u32, height: u32) -> RgbImage {
-    let bytes = rgb.iter().map(|v| v.round().clamp(0.0, 255.0) as u8).collect();
+    let bytes = rgb
+        .iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
     RgbImage::from_raw(width, height, bytes).unwrap_or_else(|| RgbImage::new(width, height))
 }
 
@@ -125,11 +181,34 @@ mod tests {
         // A one-pixel checkerboard shrunk 4× must come out mid-grey, not
         // black or white as point sampling would give.
         let img = RgbImage::from_fn(64, 64, |x, y| {
-            if (x + y) % 2 == 0 { image::Rgb([255; 3]) } else { image::Rgb([0; 3]) }
+            if (x + y) % 2 == 0 {
+                image::Rgb([255; 3])
+            } else {
+                image::Rgb([0; 3])
+            }
+        });
+        for scale in [4.0, 3.3, 1.7] {
+            let shrink = Similarity::new(scale, 0.0, 1.5, 1.5);
+            let out = warp_rgb(&img, &shrink, 16, 16);
+            let centre = out[(8 * 16 + 8) * 3];
+            assert!((centre - 127.5).abs() < 40.0, "scale {scale}: got {centre}");
+        }
+    }
+
+    #[test]
+    fn shrinking_keeps_geometry() {
+        // A bright square at source (40..48, 40..48) shrunk 4× must land
+        // at output (10..12, 10..12).
+        let img = RgbImage::from_fn(64, 64, |x, y| {
+            if (40..48).contains(&x) && (40..48).contains(&y) {
+                image::Rgb([255; 3])
+            } else {
+                image::Rgb([0; 3])
+            }
         });
         let shrink = Similarity::new(4.0, 0.0, 1.5, 1.5);
         let out = warp_rgb(&img, &shrink, 16, 16);
-        let centre = out[(8 * 16 + 8) * 3];
-        assert!((centre - 127.5).abs() < 40.0, "got {centre}");
+        assert!(out[(10 * 16 + 10) * 3] > 200.0 && out[(11 * 16 + 11) * 3] > 200.0);
+        assert!(out[(8 * 16 + 8) * 3] < 30.0 && out[(13 * 16 + 13) * 3] < 30.0);
     }
 }

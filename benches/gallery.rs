@@ -1,0 +1,48 @@
+//! 1:N scoring over 10k and 100k random 128-d templates, and opening 100k
+//! sealed templates from a store into a gallery.
+//!
+//!   cargo bench --bench gallery
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use edgeid::decision::Gallery;
+use edgeid::decision::gallery_bench::{BENCH_DIM, bench_gallery, random_templates};
+
+fn scoring(c: &mut Criterion) {
+    for n in [10_000usize, 100_000] {
+        let data = random_templates(n, BENCH_DIM, 1);
+        let ids: Vec<String> = (0..n).map(|i| format!("s{}", i / 5)).collect();
+        let gallery = Gallery::from_vectors(
+            "bench",
+            BENCH_DIM,
+            (0..n).map(|i| {
+                (
+                    ids[i].as_str(),
+                    i as i64,
+                    &data[i * BENCH_DIM..(i + 1) * BENCH_DIM],
+                )
+            }),
+        )
+        .expect("gallery");
+        let probe = random_templates(1, BENCH_DIM, 2);
+        let mut out = Vec::with_capacity(n);
+        c.bench_function(&format!("1:N score {n}"), |b| {
+            b.iter(|| {
+                gallery.score_all(&probe, &mut out);
+                out.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+            })
+        });
+    }
+}
+
+fn open(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gallery open");
+    group.sample_size(10);
+    group.bench_function("100k sealed (write + open, open reported)", |b| {
+        b.iter(|| bench_gallery(100_000).expect("bench").open_ms)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, scoring, open);
+criterion_main!(benches);

@@ -1,0 +1,71 @@
+//! `edgeid subjects list | revoke ID`.
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use edgeid::store::audit::Event;
+use edgeid::store::templates;
+
+use super::GlobalArgs;
+use super::output::emit;
+use super::state::open_store;
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectsCommand {
+    /// List enrolled subjects and their template counts.
+    List,
+    /// Delete every template of a subject, in one transaction.
+    Revoke { subject: String },
+}
+
+#[derive(Serialize)]
+struct Revoked {
+    subject: String,
+    templates_deleted: usize,
+}
+
+pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
+    let mut store = open_store(global)?;
+    match cmd {
+        SubjectsCommand::List => {
+            let list = templates::list_subjects(&store)?;
+            emit(global.json, &list, |l| {
+                if l.is_empty() {
+                    println!("no subjects enrolled");
+                }
+                for s in l {
+                    let models: Vec<String> =
+                        s.models.iter().map(|(m, n)| format!("{m}×{n}")).collect();
+                    println!(
+                        "{:<24} {} template(s) [{}]",
+                        s.subject,
+                        s.templates,
+                        models.join(", ")
+                    );
+                }
+            })
+        }
+        SubjectsCommand::Revoke { subject } => {
+            let event = Event {
+                event: "revoke",
+                subject: Some(&subject),
+                detail: serde_json::json!({}),
+                ..Event::default()
+            };
+            let n = templates::revoke(&mut store, &subject, Some(&event))?;
+            emit(
+                global.json,
+                &Revoked {
+                    subject: subject.clone(),
+                    templates_deleted: n,
+                },
+                |r| {
+                    println!(
+                        "revoked {}: {} template(s) deleted",
+                        r.subject, r.templates_deleted
+                    )
+                },
+            )
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `edgeid verdict verify [--key FILE] [--nonce N] VERDICT`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde::Serialize;
+
+use edgeid::store::{keys, unix_now};
+use edgeid::verdict::{Jwk, jws};
+
+use super::GlobalArgs;
+use super::output::emit;
+use super::state::open_store;
+
+#[derive(Debug, Subcommand)]
+pub enum VerdictCommand {
+    /// Check a verdict's signature, key id, expiry and nonce.
+    Verify {
+        /// The device public key as a JWK file (default: this device's, from the store).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The nonce the verdict must carry.
+        #[arg(long)]
+        nonce: Option<String>,
+        /// The compact verdict, a file holding it, or `-` for stdin.
+        verdict: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Report {
+    valid: bool,
+    /// The check that failed: format, header, kid, signature, exp, iat or nonce.
+    failed_check: Option<&'static str>,
+    error: Option<String>,
+    verified: Option<jws::Verified>,
+}
+
+fn read_verdict(arg: &str) -> anyhow::Result<String> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the verdict from stdin")?;
+        return Ok(s.trim().to_owned());
+    }
+    if !arg.contains('.') || std::path::Path::new(arg).is_file() {
+        return Ok(std::fs::read_to_string(arg)
+            .with_context(|| format!("reading the verdict file {arg}"))?
+            .trim()
+            .to_owned());
+    }
+    Ok(arg.trim().to_owned())
+}
+
+pub fn run(global: &GlobalArgs, cmd: VerdictCommand) -> anyhow::Result<()> {
+    let VerdictCommand::Verify {
+        key,
+        nonce,
+        verdict,
+    } = cmd;
+    let token = read_verdict(&verdict)?;
+    let (public_key, kid) = match key {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the key {}", path.display()))?;
+            let jwk: Jwk = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a JWK (get one with `edgeid keys show --jwk`)",
+                    path.display()
+                )
+            })?;
+            (jwk.public_key()?, jwk.key_id()?)
+        }
+        None => {
+            let store =
+                open_store(global).context("no --key given, so the device's own key is needed")?;
+            let id = keys::public_identity(&store)?;
+            let raw = hex::decode(&id.public_key).context("stored public key is not hex")?;
+            let key: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("stored public key is not 32 bytes"))?;
+            (key, id.kid)
+        }
+    };
+    let result = jws::verify(&token, &public_key, &kid, nonce.as_deref(), unix_now());
+    let report = match &result {
+        Ok(v) => Report {
+            valid: true,
+            failed_check: None,
+            error: None,
+            verified: Some(v.clone()),
+        },
+        Err(e) => Report {
+            valid: false,
+            failed_check: Some(e.check()),
+            error: Some(e.to_string()),
+            verified: None,
+        },
+    };
+    emit(global.json, &report, |r| {
+        if let Some(v) = &r.verified {
+            println!(
+                "valid verdict from device {} (kid {})",
+                v.claims.iss, v.header.kid
+            );
+            println!(
+                "decision {} ({}), mode {}, seq {}, expires at {}",
+                v.claims.decision.as_str(),
+                v.claims.reason,
+                v.claims.mode.as_str(),
+                v.claims.seq,
+                v.claims.exp
+            );
+            if let Some(sub) = &v.claims.sub {
+                println!("subject {sub}");
+            }
+        }
+    })?;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "verdict rejected ({} check failed): {e}",
+            e.check()
+        )),
+    }
+}

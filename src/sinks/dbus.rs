@@ -1,0 +1,235 @@
+//! D-Bus for kiosk apps: `org.edgeid.Auth1` at `/org/edgeid/Auth1`, modelled
+//! on fprintd. Methods return the signed verdict (compact JWS); a request
+//! that cannot be answered with a verdict fails with a named error
+//! `org.edgeid.Auth1.Error.<Name>` carrying a sentence for people.
+//!
+//! Admin methods (EnrollStart, Revoke, ListSubjects) are checked against the
+//! caller's uid and groups here, not only by the bus policy.
+
+use tokio::sync::mpsc;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+
+use super::dbus_auth::{AdminPolicy, require_admin};
+use crate::daemon::DaemonError;
+use crate::daemon::api::{ApiError, EngineHandle, EnrollEvent, Origin, VerdictOut};
+use crate::daemon::config::DbusConfig;
+use crate::decision::Mode;
+
+pub const BUS_NAME: &str = "org.edgeid.Auth1";
+pub const OBJECT_PATH: &str = "/org/edgeid/Auth1";
+
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.edgeid.Auth1.Error")]
+pub enum Auth1Error {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    NotAuthorized(String),
+    NoSuchSubject(String),
+    Busy(String),
+    Timeout(String),
+    InvalidArgument(String),
+    Disabled(String),
+    ShuttingDown(String),
+    Internal(String),
+}
+
+impl From<ApiError> for Auth1Error {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::NotAuthorized(m) => Self::NotAuthorized(m),
+            ApiError::NoSuchSubject(m) => Self::NoSuchSubject(m),
+            ApiError::Busy(m) => Self::Busy(m),
+            ApiError::Timeout(m) => Self::Timeout(m),
+            ApiError::InvalidArgument(m) => Self::InvalidArgument(m),
+            ApiError::Disabled(m) => Self::Disabled(m),
+            ApiError::ShuttingDown(m) => Self::ShuttingDown(m),
+            ApiError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+pub struct Auth1 {
+    engine: EngineHandle,
+    admin: AdminPolicy,
+    enroll_events: mpsc::UnboundedSender<(String, EnrollEvent)>,
+}
+
+/// Empty string = no nonce (D-Bus has no optional arguments).
+fn nonce_arg(nonce: &str) -> Option<String> {
+    (!nonce.is_empty()).then(|| nonce.to_owned())
+}
+
+#[zbus::interface(name = "org.edgeid.Auth1")]
+impl Auth1 {
+    /// 1:1: is the person at the camera `subject`? Returns the signed verdict.
+    async fn verify(
+        &self,
+        subject: &str,
+        nonce: &str,
+        timeout_ms: u32,
+    ) -> Result<String, Auth1Error> {
+        let v = self
+            .engine
+            .decide(
+                Mode::Verify,
+                Some(subject.to_owned()),
+                nonce_arg(nonce),
+                timeout_ms,
+                Origin::Dbus,
+            )
+            .await?;
+        Ok(v.verdict)
+    }
+
+    /// 1:N (when enabled in the config): who is at the camera?
+    async fn identify(&self, nonce: &str, timeout_ms: u32) -> Result<String, Auth1Error> {
+        let v = self
+            .engine
+            .decide(
+                Mode::Identify,
+                None,
+                nonce_arg(nonce),
+                timeout_ms,
+                Origin::Dbus,
+            )
+            .await?;
+        Ok(v.verdict)
+    }
+
+    /// Starts enrolling `subject` from the camera; progress arrives as
+    /// EnrollProgress signals and the end as EnrollDone. Admin only.
+    async fn enroll_start(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        subject: &str,
+        modalities: Vec<String>,
+    ) -> Result<(), Auth1Error> {
+        require_admin(conn, &header, &self.admin, "EnrollStart").await?;
+        if modalities.len() > 4 || !modalities.iter().all(|m| m == "face") {
+            return Err(Auth1Error::InvalidArgument(format!(
+                "modalities {modalities:?} are not available: this device enrols [\"face\"] (or [] for the default)"
+            )));
+        }
+        self.engine
+            .enroll(subject.to_owned(), self.enroll_events.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes every template of `subject`. Admin only.
+    async fn revoke(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        subject: &str,
+    ) -> Result<(), Auth1Error> {
+        require_admin(conn, &header, &self.admin, "Revoke").await?;
+        self.engine.revoke(subject.to_owned()).await?;
+        Ok(())
+    }
+
+    /// Enrolled subject ids. Admin only.
+    async fn list_subjects(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<Vec<String>, Auth1Error> {
+        require_admin(conn, &header, &self.admin, "ListSubjects").await?;
+        Ok(self.engine.list_subjects().await?)
+    }
+
+    #[zbus(property)]
+    fn version(&self) -> String {
+        self.engine.info.version.clone()
+    }
+
+    /// The device's public key as a JWK (JSON), to verify verdicts with.
+    #[zbus(property)]
+    fn device_key(&self) -> String {
+        self.engine.info.device_key_jwk.clone()
+    }
+
+    /// "role id sha256" for each model in use.
+    #[zbus(property)]
+    fn models(&self) -> Vec<String> {
+        self.engine.info.models.clone()
+    }
+
+    #[zbus(signal)]
+    async fn enroll_progress(
+        emitter: &SignalEmitter<'_>,
+        subject: &str,
+        done: u32,
+        needed: u32,
+        hint: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn enroll_done(
+        emitter: &SignalEmitter<'_>,
+        subject: &str,
+        result: &str,
+    ) -> zbus::Result<()>;
+
+    /// Walk-up mode: every verdict issued without a request.
+    #[zbus(signal)]
+    async fn verdict_issued(emitter: &SignalEmitter<'_>, verdict: &str) -> zbus::Result<()>;
+}
+
+/// Connects to the configured bus, claims `org.edgeid.Auth1` and serves
+/// until the returned connection is dropped.
+pub async fn serve(
+    config: &DbusConfig,
+    engine: EngineHandle,
+    mut walk_up: mpsc::UnboundedReceiver<VerdictOut>,
+) -> Result<zbus::Connection, DaemonError> {
+    let fail = |e: zbus::Error| DaemonError::Dbus(format!("{e} (bus {:?})", config.bus));
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let iface = Auth1 {
+        engine,
+        admin: AdminPolicy::new(&config.admin_group),
+        enroll_events: events_tx,
+    };
+    let builder = match config.bus.as_str() {
+        "system" => zbus::connection::Builder::system(),
+        "session" => zbus::connection::Builder::session(),
+        address => zbus::connection::Builder::address(address),
+    }
+    .map_err(fail)?;
+    let conn = builder
+        .name(BUS_NAME)
+        .map_err(fail)?
+        .serve_at(OBJECT_PATH, iface)
+        .map_err(fail)?
+        .build()
+        .await
+        .map_err(fail)?;
+    let emitter = SignalEmitter::new(&conn, OBJECT_PATH)
+        .map_err(fail)?
+        .into_owned();
+    tokio::spawn(async move {
+        loop {
+            let sent = tokio::select! {
+                e = events.recv() => match e {
+                    Some((subject, EnrollEvent::Progress { done, needed, hint })) =>
+                        Auth1::enroll_progress(&emitter, &subject, done, needed, &hint).await,
+                    Some((subject, EnrollEvent::Done { result })) =>
+                        Auth1::enroll_done(&emitter, &subject, &result).await,
+                    None => break,
+                },
+                v = walk_up.recv() => match v {
+                    Some(v) if v.origin == Origin::WalkUp => Auth1::verdict_issued(&emitter, &v.verdict).await,
+                    Some(_) => Ok(()),
+                    None => std::future::pending().await,
+                },
+            };
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "D-Bus: signal not sent");
+            }
+        }
+    });
+    tracing::info!(bus = %config.bus, name = BUS_NAME, "D-Bus: serving");
+    Ok(conn)
+}

@@ -1,0 +1,380 @@
+//! The key, verdict, subject and audit verbs through the binary, with no
+//! face model needed (a verdict for an unenrolled subject is still signed).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    state: PathBuf,
+    kek: PathBuf,
+    config: PathBuf,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_owned();
+    let kek = dir.join("kek");
+    std::fs::write(&kek, [42u8; 32]).expect("kek");
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let config = dir.join("edgeid.toml");
+    std::fs::write(&config, "verdict_lifetime_secs = 30\n").expect("config");
+    Env {
+        state: dir.join("state"),
+        _tmp: tmp,
+        dir,
+        kek,
+        config,
+    }
+}
+
+impl Env {
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("edgeid").expect("binary");
+        c.env("EDGEID_STATE_DIR", &self.state)
+            .env("EDGEID_KEK_FILE", &self.kek)
+            .env("EDGEID_CONFIG", &self.config)
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("EDGEID_LOG")
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    fn init(&self) {
+        self.cmd()
+            .args(["keys", "init", "--device-id", "door-1"])
+            .assert()
+            .success();
+    }
+
+    /// A signed reject verdict from `edgeid verify` (unknown subject: no models run).
+    fn verdict(&self, nonce: &str) -> String {
+        let out = self
+            .cmd()
+            .args([
+                "verify",
+                "--subject",
+                "nobody",
+                "--nonce",
+                nonce,
+                "Cargo.toml",
+            ])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("not enrolled"))
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out)
+            .expect("utf8")
+            .lines()
+            .next()
+            .expect("verdict line")
+            .to_owned()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.state.join("edgeid.db")
+    }
+}
+
+fn bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_default()
+}
+
+#[test]
+fn keys_init_refuses_to_overwrite_without_force() {
+    let e = env();
+    e.init();
+    e.cmd()
+        .args(["keys", "init"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--force"));
+    e.cmd()
+        .args(["keys", "init", "--force", "--json"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn keys_show_prints_an_okp_jwk_with_its_thumbprint_kid() {
+    let e = env();
+    e.init();
+    let out = e
+        .cmd()
+        .args(["keys", "show", "--jwk"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let jwk: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(jwk["kty"], "OKP");
+    assert_eq!(jwk["crv"], "Ed25519");
+    let out = e
+        .cmd()
+        .args(["keys", "show", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let show: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(show["kid"], jwk["kid"]);
+    assert_eq!(show["device_id"], "door-1");
+}
+
+#[test]
+fn verdicts_verify_and_each_failure_is_named() {
+    let e = env();
+    e.init();
+    let v = e.verdict("n-1");
+    e.cmd()
+        .args(["verdict", "verify", "--nonce", "n-1", &v])
+        .assert()
+        .success();
+    let jwk = e.dir.join("jwk.json");
+    let out = e
+        .cmd()
+        .args(["keys", "show", "--jwk"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    std::fs::write(&jwk, out).expect("jwk");
+    let out = e
+        .cmd()
+        .args(["verdict", "verify", "--json", "--key"])
+        .arg(&jwk)
+        .arg(&v)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(report["verified"]["claims"]["reason"], "unknown_subject");
+    assert_eq!(report["verified"]["claims"]["sub"], "nobody");
+    assert_eq!(report["verified"]["claims"]["iss"], "door-1");
+    e.cmd()
+        .args(["verdict", "verify", "--nonce", "n-2", &v])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nonce check failed"));
+    let mut tampered = v.clone().into_bytes();
+    let mid = v.find('.').expect("dot") + 5;
+    tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("utf8");
+    e.cmd()
+        .args(["verdict", "verify", &tampered])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("check failed"));
+    // Another device's key: the kid differs.
+    let other = env();
+    other.init();
+    let out = other
+        .cmd()
+        .args(["keys", "show", "--jwk"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let other_jwk = e.dir.join("other.json");
+    std::fs::write(&other_jwk, out).expect("jwk");
+    e.cmd()
+        .args(["verdict", "verify", "--key"])
+        .arg(&other_jwk)
+        .arg(&v)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("kid check failed"));
+}
+
+#[test]
+fn expired_verdicts_are_rejected() {
+    let e = env();
+    std::fs::write(&e.config, "verdict_lifetime_secs = 1\n").expect("config");
+    e.init();
+    let v = e.verdict("n");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    e.cmd()
+        .args(["verdict", "verify", &v])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("exp check failed"));
+}
+
+#[test]
+fn seq_increases_across_invocations() {
+    let e = env();
+    e.init();
+    let seq = |v: &str| -> u64 {
+        let out = e
+            .cmd()
+            .args(["verdict", "verify", "--json", v])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let r: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        r["verified"]["claims"]["seq"].as_u64().expect("seq")
+    };
+    let a = seq(&e.verdict("a"));
+    let b = seq(&e.verdict("b"));
+    assert!(b > a);
+}
+
+#[test]
+fn missing_short_loose_and_wrong_keks_are_clear_errors_and_modify_nothing() {
+    let e = env();
+    e.cmd()
+        .args(["keys", "init"])
+        .env_remove("EDGEID_KEK_FILE")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no key-encryption key found"));
+    assert!(!e.state.exists(), "nothing is created without a KEK");
+    e.init();
+    let before = (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")));
+    let short = e.dir.join("short");
+    std::fs::write(&short, [1u8; 16]).expect("short");
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    e.cmd()
+        .args(["verify", "--subject", "x", "Cargo.toml"])
+        .env("EDGEID_KEK_FILE", &short)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("32 raw bytes or 64 hex"));
+    let loose = e.dir.join("loose");
+    std::fs::write(&loose, [42u8; 32]).expect("loose");
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    e.cmd()
+        .args(["verify", "--subject", "x", "Cargo.toml"])
+        .env("EDGEID_KEK_FILE", &loose)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("chmod 600"));
+    let wrong = e.dir.join("wrong");
+    std::fs::write(&wrong, [43u8; 32]).expect("wrong");
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    e.cmd()
+        .args(["verify", "--subject", "x", "Cargo.toml"])
+        .env("EDGEID_KEK_FILE", &wrong)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("wrong KEK"));
+    e.cmd()
+        .args(["keys", "rotate", "--new-kek"])
+        .arg(&e.kek)
+        .env("EDGEID_KEK_FILE", &wrong)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("wrong KEK"));
+    assert_eq!(
+        before,
+        (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")))
+    );
+}
+
+#[test]
+fn a_newer_schema_is_a_clear_error_and_modifies_nothing() {
+    let e = env();
+    e.init();
+    {
+        let c = rusqlite::Connection::open(e.db()).expect("open");
+        c.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (999, 0)",
+            [],
+        )
+        .expect("bump");
+    }
+    let before = (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")));
+    for args in [
+        &["subjects", "list"][..],
+        &["keys", "show"],
+        &["audit", "verify"],
+        &["verify", "--subject", "x", "Cargo.toml"],
+    ] {
+        e.cmd()
+            .args(args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("newer than this edgeid supports"));
+    }
+    assert_eq!(
+        before,
+        (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")))
+    );
+}
+
+#[test]
+fn rotation_moves_to_the_new_kek() {
+    let e = env();
+    e.init();
+    let new = e.dir.join("new");
+    std::fs::write(&new, "ab".repeat(32)).expect("new");
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    e.cmd()
+        .args(["keys", "rotate", "--dek", "--new-kek"])
+        .arg(&new)
+        .assert()
+        .success();
+    e.cmd()
+        .args(["verify", "--subject", "x", "Cargo.toml"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("wrong KEK"));
+    e.cmd()
+        .args(["verify", "--subject", "x", "Cargo.toml"])
+        .env("EDGEID_KEK_FILE", &new)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not enrolled"));
+    let out = e
+        .cmd()
+        .args(["audit", "export", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let records: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let events: Vec<&str> = records
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|r| r["event"].as_str())
+        .collect();
+    assert!(events.contains(&"keys_rotate"), "{events:?}");
+}
+
+#[test]
+fn identify_is_off_unless_configured() {
+    let e = env();
+    e.init();
+    e.cmd()
+        .args(["identify", "Cargo.toml"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("identify_enabled = true"));
+}
+
+#[test]
+fn an_unknown_config_key_is_refused() {
+    let e = env();
+    std::fs::write(&e.config, "kek_fiel = \"/x\"\n").expect("config");
+    e.cmd()
+        .args(["keys", "init"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid config"));
+}
