@@ -63,7 +63,7 @@ def main():
             print(f"warning: {model['id']} changed; its thresholds must be measured again", file=sys.stderr)
         thresholds.update(given.get(model["id"], {}))
         for key, (value, measured) in sorted(thresholds.items()):
-            out.append(f"[model.thresholds.{key}]\nvalue = {value:.6f}\nmeasured_on = {toml_str(measured)}\n")
+            out.append(f"[model.thresholds.{key}]\nvalue = {value!r}\nmeasured_on = {toml_str(measured)}\n")
     manifest.write_text("\n".join(out))
 
     notice = ["# Third-party models", "",
