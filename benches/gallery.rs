@@ -36,6 +36,11 @@ fn scoring(c: &mut Criterion) {
 }
 
 fn open(c: &mut Criterion) {
+    // The figures `edgeid bench` reports, printed once for the record.
+    for n in [10_000usize, 100_000] {
+        let report = bench_gallery(n).expect("bench");
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    }
     let mut group = c.benchmark_group("gallery open");
     group.sample_size(10);
     group.bench_function("100k sealed (write + open, open reported)", |b| {

@@ -2,10 +2,10 @@
 //! face models; plus the on-disk search for plaintext embeddings. Skipped
 //! (loudly) until the models and sample photos are present.
 
-mod common;
+mod store_common;
 
-use common::{env_with_config, face_ready, file_bytes, stdout_json};
 use predicates::prelude::*;
+use store_common::{env_with_config, face_ready, file_bytes, stdout_json};
 
 use edgeid::infer::{Manifest, default_backend};
 use edgeid::pipeline::{FacePipeline, PipelineConfig};
@@ -203,7 +203,7 @@ fn no_plaintext_embedding_reaches_the_database_or_wal() {
         .arg(samples.join(photos[2]))
         .assert()
         .success();
-    let manifest = Manifest::open(&common::repo().join("models")).expect("manifest");
+    let manifest = Manifest::open(&store_common::repo().join("models")).expect("manifest");
     let pipeline = FacePipeline::load(
         &manifest,
         default_backend().as_ref(),

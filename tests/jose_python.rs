@@ -6,9 +6,9 @@
 //! Needs the venv from `scripts/test-python-setup`; without it the test is
 //! skipped with a loud message.
 
-mod common;
+mod store_common;
 
-use common::{env_with_config, face_ready, stdout_json};
+use store_common::{env_with_config, face_ready, stdout_json};
 
 fn first_line(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout)
@@ -20,7 +20,7 @@ fn first_line(out: &std::process::Output) -> String {
 
 #[test]
 fn pyjwt_verifies_edgeid_verdicts() {
-    let venv = common::repo().join(".cache/pyvenv/bin/python");
+    let venv = store_common::repo().join(".cache/pyvenv/bin/python");
     if !venv.is_file() {
         eprintln!(
             "\n\n*** SKIPPED pyjwt_verifies_edgeid_verdicts: run scripts/test-python-setup first ***\n\n"
@@ -94,7 +94,7 @@ fn pyjwt_verifies_edgeid_verdicts() {
     };
     assert_eq!(valid.split('.').count(), 3, "not a compact JWS: {valid}");
 
-    let script = common::repo().join("tests/python/verify_jws.py");
+    let script = store_common::repo().join("tests/python/verify_jws.py");
     let out = std::process::Command::new(&venv)
         .arg(&script)
         .arg(&jwk)

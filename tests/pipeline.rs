@@ -104,24 +104,18 @@ fn blank_and_noise_frames_have_no_face() {
 
 #[test]
 fn two_faces_side_by_side_are_ambiguous() {
+    // The same photo twice: two faces of exactly the same size.
     let a = load_image(&common::sample("obama.jpg")).expect("decodes");
-    let b = load_image(&common::sample("biden.jpg")).expect("decodes");
-    let h = 600;
+    let h = 480;
     let a = image::imageops::resize(
         &a,
         a.width() * h / a.height(),
         h,
         image::imageops::FilterType::Triangle,
     );
-    let b = image::imageops::resize(
-        &b,
-        b.width() * h / b.height(),
-        h,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut canvas = RgbImage::from_pixel(a.width() + b.width(), h, image::Rgb([90, 90, 90]));
+    let mut canvas = RgbImage::from_pixel(a.width() * 2, h, image::Rgb([90, 90, 90]));
     image::imageops::overlay(&mut canvas, &a, 0, 0);
-    image::imageops::overlay(&mut canvas, &b, a.width() as i64, 0);
+    image::imageops::overlay(&mut canvas, &a, a.width() as i64, 0);
     let analysis = common::pipeline().analyse(&canvas).expect("runs");
     assert!(analysis.faces_detected >= 2, "{}", analysis.faces_detected);
     assert!(analysis.ambiguous);

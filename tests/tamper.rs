@@ -2,10 +2,10 @@
 //! an edited or moved template makes that subject's verification answer
 //! `store_tampered` naming the row, while others still verify.
 
-mod common;
+mod store_common;
 
-use common::{Env, env_with_config, face_ready, stdout_json};
 use predicates::prelude::*;
+use store_common::{Env, env_with_config, face_ready, stdout_json};
 
 /// Keys plus a few audit records (unknown-subject verdicts need no model).
 fn audited_env() -> Env {
@@ -49,7 +49,7 @@ fn an_edited_detail_is_named() {
     let e = audited_env();
     e.sql()
         .execute(
-            "UPDATE audit SET detail = replace(detail, 'nobody', 'someone') WHERE id = 2",
+            "UPDATE audit SET detail = json_set(detail, '$.score', 0.99) WHERE id = 2",
             [],
         )
         .expect("edit");

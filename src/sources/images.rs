@@ -73,9 +73,17 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> 
         Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
         _ => return Err(ImageError::UnknownFormat { origin }),
     }
+    // Both decoders fill a truncated image with grey and call it a success;
+    // a cut-off upload must be an error, not a half-grey face.
+    if !has_end_marker(bytes, reader.format()) {
+        return Err(ImageError::Decode {
+            origin,
+            message: "the file is truncated (no end-of-image marker)".into(),
+        });
+    }
+    // Width and height are checked below from the header; the allocation
+    // limit is the second line of defence.
     let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_DIMENSION);
-    limits.max_image_height = Some(MAX_DIMENSION);
     limits.max_alloc = Some(MAX_ALLOC_BYTES);
     reader.limits(limits);
     let decode_err = |e: image::ImageError| ImageError::Decode {
@@ -112,6 +120,17 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> 
     })?;
     image.apply_orientation(orientation);
     Ok(image.to_rgb8())
+}
+
+/// JPEG ends with an EOI marker (0xFFD9; entropy-coded data can't contain
+/// it thanks to byte stuffing), PNG with an IEND chunk. Trailing bytes after
+/// the marker are tolerated, as decoders do.
+fn has_end_marker(bytes: &[u8], format: Option<image::ImageFormat>) -> bool {
+    match format {
+        Some(image::ImageFormat::Jpeg) => bytes.windows(2).rev().any(|w| w == [0xFF, 0xD9]),
+        Some(image::ImageFormat::Png) => bytes.windows(4).rev().any(|w| w == b"IEND"),
+        _ => true,
+    }
 }
 
 /// The decoder refused the header on size; report the size it claims.

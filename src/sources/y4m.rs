@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_wrong_sized_frame_is_reported_and_the_stream_goes_on() {
-        let good = vec![128u8; 4 * 2 + 2 * 2 * 1];
+        let good = vec![128u8; 4 * 2 + 2 * 2]; // 4x2 luma + two 2x1 chroma planes
         let short = vec![128u8; 5];
         let mut src = source(stream(
             "YUV4MPEG2 W4 H2 C420",
@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn garbage_between_frames_is_skipped() {
         let good = vec![16u8; 4];
-        let mut bytes = stream("YUV4MPEG2 W2 H2 Cmono", &[good.clone()]);
+        let mut bytes = stream("YUV4MPEG2 W2 H2 Cmono", std::slice::from_ref(&good));
         bytes.extend_from_slice(b"garbage!");
         bytes.extend_from_slice(&stream("", &[good])[1..]);
         let mut src = source(bytes);

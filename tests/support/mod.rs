@@ -222,7 +222,10 @@ impl Daemon {
         let mut cmd = f.cmd(config);
         cmd.arg("run")
             .env("NOTIFY_SOCKET", &sock_path)
-            .env("EDGEID_LOG", "info")
+            .env(
+                "EDGEID_LOG",
+                std::env::var("EDGEID_TEST_DAEMON_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"));
         for (k, v) in env {
