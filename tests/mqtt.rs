@@ -84,6 +84,21 @@ fn verdicts_over_mqtt_survive_a_broker_outage() {
         ),
     );
     let mut daemon = Daemon::start(&f, &config, &[]);
+    // Requests are only heard once the daemon has subscribed: it says
+    // "online" on the retained status topic after that.
+    let (_st, status_rx) =
+        broker.subscribe(&format!("edgeid/{DEVICE}/status"), "test-online", false);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !status_rx
+        .recv_timeout(Duration::from_millis(200))
+        .is_ok_and(|l| l.ends_with("|online"))
+    {
+        assert!(
+            Instant::now() < until,
+            "no online status; log:\n{}",
+            daemon.log_text()
+        );
+    }
     let request_topic = format!("edgeid/{DEVICE}/request");
     let mut seen = Seen {
         verdicts: Vec::new(),

@@ -376,8 +376,9 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
         b.swap(col, pivot);
         for row in col + 1..8 {
             let f = a[row][col] / a[col][col];
-            for k in col..8 {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (v, p) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                *v -= f * p;
             }
             b[row] -= f * b[col];
         }
@@ -430,7 +431,8 @@ mod tests {
         LivenessSample { points }
     }
 
-    /// A real head: looks ahead, blinks, then turns `yaw_end` degrees.
+    /// A real head: looks ahead, blinks, then turns `yaw_end` degrees
+    /// (positive yaw brings the nose towards the image left).
     fn live_sequence(yaw_end: f32) -> Vec<LivenessSample> {
         let mut seq = Vec::new();
         for closed in [0.0, 0.0, 0.9, 0.0, 0.0] {
@@ -469,7 +471,7 @@ mod tests {
     fn a_turning_blinking_head_is_live() {
         let report = judge(
             &live_sequence(25.0),
-            TurnSide::ImageRight,
+            TurnSide::ImageLeft,
             &LivenessConfig::default(),
         );
         assert!(report.live, "{report:?}");
@@ -481,7 +483,7 @@ mod tests {
     fn turning_to_the_wrong_side_fails() {
         let report = judge(
             &live_sequence(25.0),
-            TurnSide::ImageLeft,
+            TurnSide::ImageRight,
             &LivenessConfig::default(),
         );
         assert_eq!(
