@@ -50,20 +50,73 @@ fn bilinear(src: &RgbImage, p: Point) -> [f32; 3] {
 /// small input is neither aliased nor slow.
 pub fn warp_rgb(src: &RgbImage, to_source: &Similarity, width: usize, height: usize) -> Vec<f32> {
     let factor = to_source.scale().floor() as u32;
-    if factor >= 2 && src.width() >= factor && src.height() >= factor {
-        let shrunk = box_shrink(src, factor);
-        let k = factor as f32;
-        let offset = (k - 1.0) / 2.0;
-        // Source x ↦ shrunk (x − (k−1)/2) / k, composed after `to_source`.
-        let to_shrunk = Similarity {
-            a: to_source.a / k,
-            b: to_source.b / k,
-            tx: (to_source.tx - offset) / k,
-            ty: (to_source.ty - offset) / k,
-        };
-        return sample(&shrunk, &to_shrunk, width, height);
+    if factor < 2 || src.width() < factor || src.height() < factor {
+        return sample(src, to_source, width, height);
     }
-    sample(src, to_source, width, height)
+    // Shrink only the part of the source the output covers: a face chip cut
+    // from a 12 MP photo needs a few hundred pixels of it, not all of it.
+    let (x0, y0, region) = covered_region(src, to_source, width, height, factor);
+    let to_region = Similarity {
+        tx: to_source.tx - x0 as f32,
+        ty: to_source.ty - y0 as f32,
+        ..*to_source
+    };
+    let region = region.as_ref().unwrap_or(src);
+    if region.width() < factor || region.height() < factor {
+        return sample(src, to_source, width, height);
+    }
+    let shrunk = box_shrink(region, factor);
+    let k = factor as f32;
+    let offset = (k - 1.0) / 2.0;
+    // Region x ↦ shrunk (x − (k−1)/2) / k, composed after `to_region`.
+    let to_shrunk = Similarity {
+        a: to_region.a / k,
+        b: to_region.b / k,
+        tx: (to_region.tx - offset) / k,
+        ty: (to_region.ty - offset) / k,
+    };
+    sample(&shrunk, &to_shrunk, width, height)
+}
+
+/// The source rectangle (with a margin) that the output maps onto, as its
+/// top-left corner and a cropped copy; `None` when that is most of the image.
+fn covered_region(
+    src: &RgbImage,
+    to_source: &Similarity,
+    width: usize,
+    height: usize,
+    factor: u32,
+) -> (u32, u32, Option<RgbImage>) {
+    let corners = [
+        (-1.0, -1.0),
+        (width as f32, -1.0),
+        (-1.0, height as f32),
+        (width as f32, height as f32),
+    ];
+    let (mut lo_x, mut lo_y, mut hi_x, mut hi_y) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for (x, y) in corners {
+        let p = to_source.apply(Point::new(x, y));
+        lo_x = lo_x.min(p.x);
+        lo_y = lo_y.min(p.y);
+        hi_x = hi_x.max(p.x);
+        hi_y = hi_y.max(p.y);
+    }
+    let margin = 2.0 * factor as f32;
+    let clamp = |v: f32, max: u32| v.clamp(0.0, max as f32) as u32;
+    // Keep the block grid aligned to the image so results do not depend on the crop.
+    let x0 = clamp(lo_x - margin, src.width()) / factor * factor;
+    let y0 = clamp(lo_y - margin, src.height()) / factor * factor;
+    let x1 = clamp(hi_x + margin, src.width());
+    let y1 = clamp(hi_y + margin, src.height());
+    let (w, h) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
+    if (w as u64 * h as u64) * 2 > src.width() as u64 * src.height() as u64 {
+        return (0, 0, None);
+    }
+    (
+        x0,
+        y0,
+        Some(image::imageops::crop_imm(src, x0, y0, w, h).to_image()),
+    )
 }
 
 /// Averages each `k`×`k` block of `src` into one pixel (edges dropped).
@@ -193,6 +246,30 @@ mod tests {
             let centre = out[(8 * 16 + 8) * 3];
             assert!((centre - 127.5).abs() < 40.0, "scale {scale}: got {centre}");
         }
+    }
+
+    #[test]
+    fn shrinking_a_small_region_of_a_large_image_matches_shrinking_all_of_it() {
+        let img = RgbImage::from_fn(400, 300, |x, y| {
+            image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x * y) % 199) as u8])
+        });
+        // A 3× shrink of the 60×60 source block at (240, 120) into 20×20.
+        let to_source = Similarity::new(3.0, 0.0, 241.0, 121.0);
+        let cropped = warp_rgb(&img, &to_source, 20, 20);
+        let (_, _, region) = covered_region(&img, &to_source, 20, 20, 3);
+        assert!(region.is_some(), "a small region must be cropped");
+        let whole = sample(
+            &box_shrink(&img, 3),
+            &Similarity::new(1.0, 0.0, 80.0, 40.0),
+            20,
+            20,
+        );
+        let max_diff = cropped
+            .iter()
+            .zip(&whole)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(max_diff < 1.0, "{max_diff}");
     }
 
     #[test]
