@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use edgeid::config::Config;
+use edgeid::decision::enrolment::face_templates;
 use edgeid::decision::lockout::{LockState, Lockout};
 use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
 use edgeid::decision::{
@@ -17,7 +18,7 @@ use edgeid::decision::{
 use edgeid::pipeline::{FacePipeline, FrameAnalysis, StageTimings};
 use edgeid::sources::load_image;
 use edgeid::store::audit::{self, Event};
-use edgeid::store::templates::{self, NewTemplate};
+use edgeid::store::templates;
 use edgeid::store::{KeyRing, Store, unix_now_ms};
 use edgeid::verdict::{IssueRequest, Issued, issue};
 use edgeid::vision::quality::QualityReport;
@@ -25,7 +26,7 @@ use edgeid::vision::quality::QualityReport;
 use super::progress::counter;
 use super::state::PipelineCell;
 
-pub const FACE: &str = "face";
+pub use edgeid::decision::enrolment::FACE;
 
 /// One photo through the pipeline.
 #[derive(Debug, Clone, Serialize)]
@@ -121,16 +122,7 @@ pub fn enroll(
             "no photo of {subject} passed the face and quality checks: nothing was enrolled; use clear, frontal, well-lit photos"
         );
     }
-    let new: Vec<NewTemplate<'_>> = vectors
-        .iter()
-        .map(|(e, q)| NewTemplate {
-            modality: FACE,
-            model_id: &spec.id,
-            model_sha256: &spec.sha256,
-            vector: e.as_slice(),
-            quality: serde_json::to_value(q).unwrap_or_default(),
-        })
-        .collect();
+    let new = face_templates(spec, &vectors);
     let qualities: Vec<_> = vectors.iter().map(|(_, q)| q).collect();
     let rejected: Vec<_> = photos
         .iter()

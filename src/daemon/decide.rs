@@ -22,7 +22,7 @@ use crate::verdict::{IssueRequest, issue};
 use super::DaemonError;
 use super::api::{ApiError, Origin, VerdictOut};
 
-pub const FACE: &str = "face";
+pub use crate::decision::enrolment::FACE;
 
 pub struct Decider {
     pub store: Store,

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::decision::enrolment::face_templates;
 use crate::store::audit::Event;
-use crate::store::templates::{self, NewTemplate};
+use crate::store::templates;
 use crate::vision::embed::Embedding;
 use crate::vision::quality::QualityReport;
 
@@ -133,16 +134,7 @@ impl Engine {
         samples: &[(Embedding, QualityReport)],
     ) -> Result<usize, ApiError> {
         let spec = self.decider.pipeline.embedder_spec().clone();
-        let new: Vec<NewTemplate<'_>> = samples
-            .iter()
-            .map(|(e, q)| NewTemplate {
-                modality: FACE,
-                model_id: &spec.id,
-                model_sha256: &spec.sha256,
-                vector: e.as_slice(),
-                quality: serde_json::to_value(q).unwrap_or_default(),
-            })
-            .collect();
+        let new = face_templates(&spec, samples);
         let qualities: Vec<_> = samples.iter().map(|(_, q)| q).collect();
         let event = Event {
             event: "enroll",

@@ -5,7 +5,9 @@
 //! - `gallery`: templates in memory, 1:1 / 1:N scoring (`gallery_bench` times it).
 //! - `verify`: the decision for a set of frames, with scores for the audit.
 //! - `lockout`: too many failures → `locked_out` for a while.
+//! - `enrolment`: accepted samples → template rows.
 
+pub mod enrolment;
 pub mod gallery;
 pub mod gallery_bench;
 pub mod lockout;
