@@ -2,55 +2,23 @@
 //! face model needed (a verdict for an unenrolled subject is still signed).
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    state: PathBuf,
-    kek: PathBuf,
-    config: PathBuf,
-}
+mod store_common;
+
+use store_common::{Env, file_bytes as bytes};
 
 fn env() -> Env {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().to_owned();
-    let kek = dir.join("kek");
-    std::fs::write(&kek, [42u8; 32]).expect("kek");
-    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let config = dir.join("edgeid.toml");
-    std::fs::write(&config, "verdict_lifetime_secs = 30\n").expect("config");
-    Env {
-        state: dir.join("state"),
-        _tmp: tmp,
-        dir,
-        kek,
-        config,
-    }
+    store_common::env_with_config("verdict_lifetime_secs = 30\n")
 }
 
-impl Env {
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("edgeid").expect("binary");
-        c.env("EDGEID_STATE_DIR", &self.state)
-            .env("EDGEID_KEK_FILE", &self.kek)
-            .env("EDGEID_CONFIG", &self.config)
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .env_remove("EDGEID_LOG")
-            .env_remove("RUST_LOG");
-        c
-    }
+/// Verbs only this file needs on top of the shared environment.
+trait VerdictSource {
+    fn verdict(&self, nonce: &str) -> String;
+}
 
-    fn init(&self) {
-        self.cmd()
-            .args(["keys", "init", "--device-id", "door-1"])
-            .assert()
-            .success();
-    }
-
+impl VerdictSource for Env {
     /// A signed reject verdict from `edgeid verify` (unknown subject: no models run).
     fn verdict(&self, nonce: &str) -> String {
         let out = self
@@ -76,14 +44,6 @@ impl Env {
             .expect("verdict line")
             .to_owned()
     }
-
-    fn db(&self) -> PathBuf {
-        self.state.join("edgeid.db")
-    }
-}
-
-fn bytes(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_default()
 }
 
 #[test]
