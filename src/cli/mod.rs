@@ -53,6 +53,10 @@ pub struct GlobalArgs {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Face detector: `short` (128×128, faces within ~2 m, default) or
+    /// `full` (256×256, smaller faces, four times the cost).
+    #[arg(long, global = true, env = "EDGEID_DETECTOR", default_value = "short")]
+    pub detector: edgeid::vision::detect::DetectorRange,
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -13,8 +13,9 @@ pub fn load_pipeline(global: &GlobalArgs) -> anyhow::Result<FacePipeline> {
 
 pub fn load_pipeline_with(
     global: &GlobalArgs,
-    config: PipelineConfig,
+    mut config: PipelineConfig,
 ) -> anyhow::Result<FacePipeline> {
+    config.detector.range = global.detector;
     let dir = global.models_dir();
     let manifest =
         Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;

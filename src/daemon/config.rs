@@ -152,6 +152,9 @@ pub struct DaemonConfig {
     pub max_pending_requests: usize,
     /// On SIGTERM, how long to keep trying to deliver queued verdicts.
     pub shutdown_grace_ms: u64,
+    /// Face detector: "short" (128×128, faces within ~2 m) or "full"
+    /// (256×256, smaller faces, four times the cost).
+    pub detector: crate::vision::detect::DetectorRange,
 }
 
 impl Default for DaemonConfig {
@@ -166,6 +169,7 @@ impl Default for DaemonConfig {
             threshold: None,
             max_pending_requests: 16,
             shutdown_grace_ms: 5000,
+            detector: Default::default(),
         }
     }
 }

@@ -23,7 +23,7 @@ pub mod source;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -34,7 +34,7 @@ use crate::sources::Capture;
 use crate::store::{Kek, Store, keys};
 use crate::verdict::Jwk;
 
-use api::{EngineHandle, EngineInfo, Limits, VerdictOut};
+use api::{EngineHandle, EngineInfo, Limits, Origin, VerdictOut};
 use decide::Decider;
 use engine::Engine;
 use notify::Notifier;
@@ -60,17 +60,56 @@ pub struct RunOptions {
 /// Env var naming the wedge file (test hook; see `Engine::turn`).
 pub const WEDGE_ENV: &str = "EDGEID_TEST_WEDGE_FILE";
 
+/// Told the moments each verdict passed on its way to a bus, on the
+/// daemon's own monotonic clock (`edgeid bench --daemon` runs the daemon
+/// in-process and lines these up with what its subscriber receives).
+/// Called on the sink's task after the socket write: keep it short.
+pub trait LatencyObserver: Send + Sync {
+    fn verdict_published(&self, mark: &PublishMark);
+}
+
+/// One verdict's way out through the MQTT sink.
+#[derive(Debug, Clone)]
+pub struct PublishMark {
+    /// The compact JWS, as published.
+    pub verdict: String,
+    pub origin: Origin,
+    /// When the frame the decision used was captured (None: no frame, e.g. a timeout).
+    pub frame_captured_at: Option<Instant>,
+    /// The sink took the verdict from the engine.
+    pub at_sink: Instant,
+    /// The verdict was in the on-disk queue.
+    pub queued: Instant,
+    /// The PUBLISH was written to the broker's socket.
+    pub published: Instant,
+}
+
+/// Optional extras for running the daemon inside another program; `run`
+/// uses none of them.
+#[derive(Default)]
+pub struct RunHooks {
+    /// Told when each verdict is handed to the MQTT socket.
+    pub observer: Option<Arc<dyn LatencyObserver>>,
+    /// Resolving (or dropping the sender) stops the daemon as SIGTERM does.
+    pub stop: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
 /// Runs the daemon until SIGTERM / SIGINT; Ok means a clean stop.
 pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
+    run_with(opts, RunHooks::default())
+}
+
+/// [`run`] with a latency observer and / or a stop channel.
+pub fn run_with(opts: RunOptions, hooks: RunHooks) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .thread_name("edgeid-io")
         .build()?;
-    runtime.block_on(run_async(opts))
+    runtime.block_on(run_async(opts, hooks))
 }
 
-async fn run_async(opts: RunOptions) -> Result<(), DaemonError> {
+async fn run_async(opts: RunOptions, hooks: RunHooks) -> Result<(), DaemonError> {
     let notifier = Arc::new(Notifier::from_env());
     let shutdown = Arc::new(AtomicBool::new(false));
     notifier.status("loading models and opening the gallery");
@@ -94,12 +133,13 @@ async fn run_async(opts: RunOptions) -> Result<(), DaemonError> {
     let mqtt = if opts.config.mqtt.enabled {
         let queue_store =
             Store::open(&opts.state_dir).map_err(|e| DaemonError::Setup(e.to_string()))?;
-        Some(crate::sinks::mqtt::start(
+        Some(crate::sinks::mqtt::start_observed(
             &opts.config,
             handle.clone(),
             queue_store,
             mqtt_tx,
             mqtt_rx,
+            hooks.observer.clone(),
         )?)
     } else {
         None
@@ -107,7 +147,7 @@ async fn run_async(opts: RunOptions) -> Result<(), DaemonError> {
     notifier.ready(&format!("serving as {}", handle.info.device_id));
     tracing::info!(device = %handle.info.device_id, "edgeid ready");
 
-    wait_for_signal().await?;
+    wait_for_stop(hooks.stop).await?;
     tracing::info!("stopping: answering requests already taken, then flushing the verdict queue");
     notifier.stopping();
     handle.stop_accepting();
@@ -126,13 +166,23 @@ async fn run_async(opts: RunOptions) -> Result<(), DaemonError> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), DaemonError> {
+/// SIGTERM, SIGINT, or the embedding program's stop channel.
+async fn wait_for_stop(stop: Option<tokio::sync::oneshot::Receiver<()>>) -> Result<(), DaemonError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let stopped = async {
+        match stop {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        _ = stopped => tracing::info!("stop requested by the embedding program"),
     }
     Ok(())
 }
@@ -188,12 +238,10 @@ fn load(
     let store = Store::open(state_dir).map_err(|e| setup("store", &e))?;
     let ring = keys::unlock(&store, &kek).map_err(|e| setup("device keys", &e))?;
     let manifest = Manifest::open(models_dir).map_err(|e| setup("models", &e))?;
-    let pipeline = FacePipeline::load(
-        &manifest,
-        default_backend().as_ref(),
-        PipelineConfig::default(),
-    )
-    .map_err(|e| setup("face models (run `edgeid models check`)", &e))?;
+    let mut pipeline_config = PipelineConfig::default();
+    pipeline_config.detector.range = config.daemon.detector;
+    let pipeline = FacePipeline::load(&manifest, default_backend().as_ref(), pipeline_config)
+        .map_err(|e| setup("face models (run `edgeid models check`)", &e))?;
     let models = manifest
         .models()
         .iter()

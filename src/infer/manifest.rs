@@ -111,6 +111,14 @@ pub struct ModelSpec {
     /// (for example `far_1e-3`), with the measurement that produced them.
     #[serde(default)]
     pub thresholds: BTreeMap<String, Threshold>,
+    /// `false`: committed for evaluation only (`edgeid eval pad --model ID`),
+    /// never the default for its role.
+    #[serde(default = "shipped_by_default")]
+    pub shipped: bool,
+}
+
+fn shipped_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,12 +182,24 @@ impl Manifest {
         &self.models
     }
 
-    /// The first model with this role (the manifest lists the default first).
+    /// The first shipped model with this role (the manifest lists the
+    /// default first).
     pub fn by_role(&self, role: ModelRole) -> Result<&ModelSpec, InferError> {
         self.models
             .iter()
-            .find(|m| m.role == role)
+            .find(|m| m.role == role && m.shipped)
             .ok_or(InferError::NoModelForRole(role))
+    }
+
+    /// The model with this id, which must have this role.
+    pub fn by_id(&self, id: &str, role: ModelRole) -> Result<&ModelSpec, InferError> {
+        self.models
+            .iter()
+            .find(|m| m.id == id && m.role == role)
+            .ok_or_else(|| InferError::NoSuchModel {
+                id: id.to_owned(),
+                role,
+            })
     }
 
     pub fn path_of(&self, spec: &ModelSpec) -> PathBuf {
@@ -210,7 +230,15 @@ impl Manifest {
         role: ModelRole,
         backend: &dyn Backend,
     ) -> Result<Box<dyn Session>, InferError> {
-        let spec = self.by_role(role)?;
+        self.load_spec(self.by_role(role)?, backend)
+    }
+
+    /// Verifies and loads one model of the manifest.
+    pub fn load_spec(
+        &self,
+        spec: &ModelSpec,
+        backend: &dyn Backend,
+    ) -> Result<Box<dyn Session>, InferError> {
         let bytes = self.read_verified(spec)?;
         backend.load(spec, &bytes)
     }

@@ -26,6 +26,8 @@ pub enum InferError {
     ManifestInvalid { path: PathBuf, message: String },
     #[error("the model manifest has no model with role {0}")]
     NoModelForRole(ModelRole),
+    #[error("the model manifest has no {role} model with id {id:?}")]
+    NoSuchModel { id: String, role: ModelRole },
     #[error("cannot read model file {path}: {source}")]
     ModelRead {
         path: PathBuf,

@@ -85,10 +85,10 @@ impl FacePipeline {
         backend: &dyn Backend,
         config: PipelineConfig,
     ) -> Result<Self, VisionError> {
-        let detector = FaceDetector::new(
-            manifest.load_session(ModelRole::FaceDetector, backend)?,
-            config.detector,
-        )?;
+        let detector_spec =
+            manifest.by_id(config.detector.range.model_id(), ModelRole::FaceDetector)?;
+        let detector =
+            FaceDetector::new(manifest.load_spec(detector_spec, backend)?, config.detector)?;
         let landmarker = FaceLandmarker::new(
             manifest.load_session(ModelRole::FaceLandmarks, backend)?,
             config.landmarks,

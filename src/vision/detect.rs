@@ -1,4 +1,6 @@
-//! Face detection with BlazeFace (back-camera variant, 256×256).
+//! Face detection with BlazeFace: the short-range model (128×128, the
+//! default: a door or kiosk camera sees faces within about 2 m) or the
+//! full-range one (256×256, for smaller, farther faces; four times the cost).
 //!
 //! The image is letterboxed into the model input, the 896 anchors are
 //! decoded (box and six keypoints are offsets from the anchor centre in input
@@ -15,8 +17,41 @@ use crate::infer::Session;
 
 /// Values per anchor: logit, cx, cy, w, h, then six (x, y) keypoints.
 const VALUES_PER_ANCHOR: usize = 17;
-/// Anchor grids of the back model: (cells per side, stride px, anchors per cell).
-const ANCHOR_GRIDS: [(usize, f32, usize); 2] = [(16, 16.0, 2), (8, 32.0, 6)];
+/// Anchor grids of both models: (cells per side, anchors per cell); the
+/// stride is the input side divided by the cells.
+const ANCHOR_GRIDS: [(usize, usize); 2] = [(16, 2), (8, 6)];
+
+/// Which BlazeFace model the detector runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectorRange {
+    /// 128×128 short-range model: faces larger than about a tenth of the frame.
+    #[default]
+    Short,
+    /// 256×256 full-range model: smaller faces, four times the cost.
+    Full,
+}
+
+impl DetectorRange {
+    /// The manifest id of the model.
+    pub fn model_id(self) -> &'static str {
+        match self {
+            Self::Short => "blazeface-front",
+            Self::Full => "blazeface-back",
+        }
+    }
+}
+
+impl std::str::FromStr for DetectorRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "short" => Ok(Self::Short),
+            "full" => Ok(Self::Full),
+            other => Err(format!("unknown detector range {other:?} (short or full)")),
+        }
+    }
+}
 
 /// Keypoints in BlazeFace order; "right" is the subject's right, which
 /// appears on the left of an unmirrored photo.
@@ -50,6 +85,8 @@ pub struct DetectorConfig {
     pub min_score: f32,
     /// Candidates overlapping more than this are merged.
     pub nms_iou: f32,
+    /// Short-range (default) or full-range model.
+    pub range: DetectorRange,
 }
 
 impl Default for DetectorConfig {
@@ -57,6 +94,7 @@ impl Default for DetectorConfig {
         Self {
             min_score: 0.5,
             nms_iou: 0.3,
+            range: DetectorRange::default(),
         }
     }
 }
@@ -69,8 +107,17 @@ pub struct FaceDetector {
 
 impl FaceDetector {
     pub fn new(session: Box<dyn Session>, config: DetectorConfig) -> Result<Self, VisionError> {
-        let anchors = anchors();
         let spec = session.spec();
+        let (h, w) = spec.input.image_size();
+        if h != w || w % 16 != 0 || w == 0 {
+            return Err(VisionError::UnexpectedModel {
+                model: spec.id.clone(),
+                what: format!(
+                    "the detector input must be square and a multiple of 16, not {w}×{h}"
+                ),
+            });
+        }
+        let anchors = anchors(w);
         let expected = [1, anchors.len(), VALUES_PER_ANCHOR];
         if spec.outputs.len() != 1 || spec.outputs[0].shape != expected {
             return Err(VisionError::UnexpectedModel {
@@ -122,9 +169,11 @@ impl FaceDetector {
     }
 }
 
-fn anchors() -> Vec<Point> {
+/// Anchor centres in input pixels, in the models' output order.
+fn anchors(input_side: usize) -> Vec<Point> {
     let mut out = Vec::with_capacity(896);
-    for (cells, stride, per_cell) in ANCHOR_GRIDS {
+    for (cells, per_cell) in ANCHOR_GRIDS {
+        let stride = (input_side / cells) as f32;
         for y in 0..cells {
             for x in 0..cells {
                 let c = Point::new((x as f32 + 0.5) * stride, (y as f32 + 0.5) * stride);
@@ -205,7 +254,7 @@ mod tests {
 
     #[test]
     fn anchor_layout_matches_the_back_model() {
-        let a = anchors();
+        let a = anchors(256);
         assert_eq!(a.len(), 896);
         assert_eq!(a[0], Point::new(8.0, 8.0));
         assert_eq!(a[1], Point::new(8.0, 8.0));
@@ -215,8 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn anchor_layout_matches_the_front_model() {
+        let a = anchors(128);
+        assert_eq!(a.len(), 896);
+        assert_eq!(a[0], Point::new(4.0, 4.0));
+        assert_eq!(a[2], Point::new(12.0, 4.0));
+        assert_eq!(a[511], Point::new(124.0, 124.0));
+        assert_eq!(a[512], Point::new(8.0, 8.0));
+        assert_eq!(a[895], Point::new(120.0, 120.0));
+    }
+
+    #[test]
     fn decode_offsets_from_anchor_centres_and_thresholds() {
-        let a = anchors();
+        let a = anchors(256);
         let mut raw = vec![-10.0f32; 896 * VALUES_PER_ANCHOR];
         let i = 600;
         raw[i * 17..i * 17 + 5].copy_from_slice(&[3.0, 2.0, -1.0, 40.0, 50.0]);
