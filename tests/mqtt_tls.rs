@@ -1,0 +1,325 @@
+//! MQTT over TLS with client certificates, against a real Mosquitto whose
+//! listener requires them: a daemon given the site CA, its certificate and
+//! key answers a request published over TLS with a verifiable verdict; a
+//! daemon that trusts another CA, or presents no certificate, is refused by
+//! the handshake, says so in its log, and keeps running (verdicts wait in
+//! the queue, not in the clear on some other broker).
+//!
+//! Certificates are made per test with the `openssl` command (EC P-256,
+//! PKCS#8 keys, the broker's certificate valid for IP 127.0.0.1).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{DEVICE, Daemon, Fixture, Guard, claims, free_port, lines, samples, tool};
+
+/// A CA and certificates it signed, as PEM files in one directory.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `name-ca.pem` / `name-ca.key`: a self-signed CA.
+    fn new(dir: &Path, name: &str) -> Pki {
+        std::fs::create_dir_all(dir).expect("pki dir");
+        let pki = Pki {
+            dir: dir.to_owned(),
+        };
+        let key = format!("{name}-ca.key");
+        pki.genkey(&key);
+        pki.openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &key,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-out",
+            &format!("{name}-ca.pem"),
+        ]);
+        pki
+    }
+
+    fn genkey(&self, out: &str) {
+        self.openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            out,
+        ]);
+    }
+
+    /// `leaf.pem` / `leaf.key` signed by `ca`'s CA, with `san` as subjectAltName.
+    fn issue(&self, ca: &str, leaf: &str, san: &str, usage: &str) {
+        let key = format!("{leaf}.key");
+        self.genkey(&key);
+        let ext = format!("{leaf}.ext");
+        std::fs::write(
+            self.file(&ext),
+            format!("subjectAltName={san}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n"),
+        )
+        .expect("ext file");
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &key,
+            "-subj",
+            &format!("/CN={leaf}"),
+            "-out",
+            &format!("{leaf}.csr"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{leaf}.csr"),
+            "-CA",
+            &format!("{ca}-ca.pem"),
+            "-CAkey",
+            &format!("{ca}-ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &format!("{leaf}.pem"),
+        ]);
+    }
+}
+
+/// Mosquitto with one TLS listener that requires a client certificate.
+struct TlsBroker {
+    port: u16,
+    _guard: Guard,
+}
+
+impl TlsBroker {
+    fn start(dir: &Path, pki: &Pki) -> TlsBroker {
+        let port = free_port();
+        let conf = dir.join("mosquitto-tls.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n\
+                 cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n\
+                 log_dest file {}\n",
+                pki.file("site-ca.pem").display(),
+                pki.file("broker.pem").display(),
+                pki.file("broker.key").display(),
+                dir.join("broker-tls.log").display()
+            ),
+        )
+        .expect("broker config");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        let guard = Guard {
+            child,
+            name: "mosquitto",
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "mosquitto (TLS) did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsBroker {
+            port,
+            _guard: guard,
+        }
+    }
+
+    /// Arguments for mosquitto_pub / mosquitto_sub as the `client` certificate.
+    fn client_args(&self, pki: &Pki) -> Vec<String> {
+        [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "--cafile",
+            pki.file("site-ca.pem").to_str().expect("utf8"),
+            "--cert",
+            pki.file("tool.pem").to_str().expect("utf8"),
+            "--key",
+            pki.file("tool.key").to_str().expect("utf8"),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+}
+
+/// Polls the daemon's log until it holds `what`.
+fn log_shows(daemon: &Daemon, what: &str, timeout: Duration) -> bool {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if daemon.log_text().contains(what) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn config(f: &Fixture, name: &str, port: u16, tls: &str) -> PathBuf {
+    f.write_config(
+        name,
+        &format!(
+            "device_id = \"{DEVICE}\"\n\
+             [camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 10.0\n\
+             [mqtt]\nenabled = true\nhost = \"127.0.0.1\"\nport = {port}\nreconnect_max_ms = 500\n\
+             [mqtt.tls]\n{tls}",
+            f.camera.display()
+        ),
+    )
+}
+
+#[test]
+fn verdicts_flow_over_tls_with_client_certificates_and_bad_trust_is_refused() {
+    let Some(samples) = samples() else { return };
+    if !tool("mosquitto") || !tool("mosquitto_sub") || !tool("openssl") {
+        return;
+    }
+    let f = Fixture::new(&samples, &["obama2.jpg"]);
+    let pki = Pki::new(&f.tmp.path().join("pki"), "site");
+    pki.issue("site", "broker", "IP:127.0.0.1,DNS:localhost", "serverAuth");
+    pki.issue("site", "door", "DNS:door-test", "clientAuth");
+    pki.issue("site", "tool", "DNS:tool", "clientAuth");
+    // Another CA: its certificates mean nothing to the site broker.
+    let _rogue = Pki::new(&f.tmp.path().join("pki"), "rogue");
+    let broker = TlsBroker::start(f.tmp.path(), &pki);
+
+    let mut sub = Command::new("mosquitto_sub");
+    sub.args(broker.client_args(&pki))
+        .args(["-V", "mqttv5", "-q", "1", "-i", "tls-verdicts"])
+        .args(["-t", &format!("edgeid/{DEVICE}/verdict"), "-F", "%p"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut sub = sub.spawn().expect("mosquitto_sub");
+    let verdicts = lines(sub.stdout.take().expect("stdout"));
+    let _sub = Guard {
+        child: sub,
+        name: "mosquitto_sub",
+    };
+
+    // The good daemon: site CA, its own certificate and key.
+    let good = config(
+        &f,
+        "tls-good",
+        broker.port,
+        &format!(
+            "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            pki.file("site-ca.pem").display(),
+            pki.file("door.pem").display(),
+            pki.file("door.key").display()
+        ),
+    );
+    let mut daemon = Daemon::start(&f, &good, &[]);
+    assert!(
+        log_shows(&daemon, "MQTT: connected", Duration::from_secs(20)),
+        "the daemon did not connect over TLS; log:\n{}",
+        daemon.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let ok = Command::new("mosquitto_pub")
+        .args(broker.client_args(&pki))
+        .args(["-q", "1", "-t", &format!("edgeid/{DEVICE}/request")])
+        .args([
+            "-m",
+            r#"{"mode":"verify","subject":"obama","nonce":"tls-1"}"#,
+        ])
+        .status()
+        .expect("mosquitto_pub");
+    assert!(ok.success(), "mosquitto_pub over TLS failed");
+    let until = Instant::now() + Duration::from_secs(30);
+    let verdict = loop {
+        assert!(
+            Instant::now() < until,
+            "no verdict over TLS; log:\n{}",
+            daemon.log_text()
+        );
+        if let Ok(line) = verdicts.recv_timeout(Duration::from_millis(200))
+            && claims(&line)["nonce"] == "tls-1"
+        {
+            break line;
+        }
+    };
+    let c = claims(&verdict);
+    assert_eq!(c["decision"], "accept", "{c}");
+    assert!(f.verdict_verifies(&good, &verdict, Some("tls-1")));
+    assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
+
+    // Trusting the wrong CA: the broker's certificate is refused.
+    let wrong_ca = config(
+        &f,
+        "tls-wrong-ca",
+        broker.port,
+        &format!(
+            "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            pki.file("rogue-ca.pem").display(),
+            pki.file("door.pem").display(),
+            pki.file("door.key").display()
+        ),
+    );
+    // No client certificate: the broker refuses the handshake.
+    let no_cert = config(
+        &f,
+        "tls-no-cert",
+        broker.port,
+        &format!("ca_file = \"{}\"\n", pki.file("site-ca.pem").display()),
+    );
+    for (name, cfg) in [("wrong CA", &wrong_ca), ("no client certificate", &no_cert)] {
+        let mut daemon = Daemon::start(&f, cfg, &[]);
+        assert!(
+            log_shows(&daemon, "MQTT: cannot connect", Duration::from_secs(20)),
+            "{name}: nothing logged about MQTT; log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        let log = daemon.log_text();
+        assert!(
+            !log.contains("MQTT: connected"),
+            "{name}: the daemon connected anyway; log:\n{log}"
+        );
+        assert!(
+            log.contains("MQTT: cannot connect"),
+            "{name}: the log does not say it cannot connect:\n{log}"
+        );
+        assert_eq!(
+            daemon.terminate(Duration::from_secs(20)),
+            Some(0),
+            "{name}: the daemon must keep running and stop cleanly; log:\n{}",
+            daemon.log_text()
+        );
+    }
+}
