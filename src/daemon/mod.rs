@@ -167,7 +167,9 @@ async fn run_async(opts: RunOptions, hooks: RunHooks) -> Result<(), DaemonError>
 }
 
 /// SIGTERM, SIGINT, or the embedding program's stop channel.
-async fn wait_for_stop(stop: Option<tokio::sync::oneshot::Receiver<()>>) -> Result<(), DaemonError> {
+async fn wait_for_stop(
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<(), DaemonError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -7,6 +7,7 @@
 //! - `plot`: ROC/DET curves and histograms as PNG.
 
 pub mod bench;
+pub mod daemon_bench;
 pub mod faces;
 pub mod metrics;
 pub mod plot;

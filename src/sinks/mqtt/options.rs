@@ -1,0 +1,77 @@
+//! Connection options from the `[mqtt]` section: client id, keep-alive,
+//! last will, credentials, TLS, and TCP_NODELAY.
+
+use std::time::Duration;
+
+use rumqttc::NetworkOptions;
+use rumqttc::v5::MqttOptions;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::LastWill;
+
+use super::Topics;
+use crate::config::Config;
+use crate::daemon::DaemonError;
+
+pub(super) fn options(
+    config: &Config,
+    device: &str,
+    topics: &Topics,
+) -> Result<MqttOptions, DaemonError> {
+    let c = &config.mqtt;
+    let client_id = c
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("edgeid-{device}"));
+    let mut o = MqttOptions::new(client_id, c.host.clone(), c.port);
+    o.set_keep_alive(Duration::from_secs(c.keep_alive_secs.max(5)));
+    o.set_clean_start(true);
+    o.set_connection_timeout(5);
+    // A verdict is one small PUBLISH written right after a quiet spell (the
+    // pipeline run). With Nagle's algorithm on, it waits in the kernel until
+    // the broker ACKs the previous small segment (the PUBACK for the
+    // request), which a delayed ACK holds back up to 40 ms.
+    let mut network = NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_connection_timeout(5);
+    o.set_network_options(network);
+    // Asks the broker not to forward anything larger; bounds what we read.
+    o.set_max_packet_size(Some(64 * 1024));
+    o.set_last_will(LastWill::new(
+        &topics.status,
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+        None,
+    ));
+    if let Some(user) = &c.username {
+        let password = match &c.password_file {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| {
+                    DaemonError::Mqtt(format!(
+                        "cannot read mqtt.password_file {}: {e}",
+                        p.display()
+                    ))
+                })?
+                .trim_end()
+                .to_owned(),
+            None => String::new(),
+        };
+        o.set_credentials(user.clone(), password);
+    }
+    if let Some(ca) = &c.tls.ca_file {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p)
+                .map_err(|e| DaemonError::Mqtt(format!("cannot read {}: {e}", p.display())))
+        };
+        let client_auth = match (&c.tls.cert_file, &c.tls.key_file) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        };
+        o.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Simple {
+            ca: read(ca)?,
+            alpn: None,
+            client_auth,
+        }));
+    }
+    Ok(o)
+}

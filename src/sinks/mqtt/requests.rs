@@ -1,0 +1,80 @@
+//! Requests in: schema and replay checks (`mqtt_request`), then the engine;
+//! the verdict goes back through the delivery queue, a refusal to the
+//! `error` topic (QoS 0) with the request's nonce when it had one.
+
+use std::time::Instant;
+
+use rumqttc::v5::mqttbytes::QoS;
+use tokio::sync::mpsc;
+
+use super::link::Link;
+use super::sink::Sink;
+use crate::daemon::api::{ApiError, Origin};
+use crate::sinks::mqtt_request::parse;
+
+/// Refusals to publish on the `error` topic: (nonce, why).
+pub(super) type ErrorTx = mpsc::UnboundedSender<(Option<String>, ApiError)>;
+
+impl Sink {
+    pub(super) fn on_request(&mut self, payload: &[u8], err_tx: &ErrorTx) {
+        let request = parse(payload, self.max_request_bytes)
+            .and_then(|r| self.replay.check(&r.nonce, Instant::now()).map(|()| r));
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, bytes = payload.len(), "MQTT: request refused");
+                let _ = err_tx.send((None, e));
+                return;
+            }
+        };
+        let Some(verdict_tx) = self.verdict_tx.clone() else {
+            let _ = err_tx.send((
+                Some(request.nonce),
+                ApiError::ShuttingDown("edgeid is shutting down".into()),
+            ));
+            return;
+        };
+        let engine = self.engine.clone();
+        let err_tx = err_tx.clone();
+        tokio::spawn(async move {
+            let nonce = request.nonce.clone();
+            match engine
+                .decide(
+                    request.mode,
+                    request.subject,
+                    Some(request.nonce),
+                    request.timeout_ms,
+                    Origin::Mqtt,
+                )
+                .await
+            {
+                Ok(v) => {
+                    let _ = verdict_tx.send(v);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "MQTT: request not answered with a verdict");
+                    let _ = err_tx.send((Some(nonce), e));
+                }
+            }
+        });
+    }
+
+    pub(super) fn publish_error(&mut self, link: &mut Link, nonce: Option<&str>, e: &ApiError) {
+        if !link.connected {
+            return;
+        }
+        let body = serde_json::json!({"error": e.code(), "message": e.to_string(), "nonce": nonce});
+        if link
+            .client
+            .try_publish(
+                self.topics.error.clone(),
+                QoS::AtMostOnce,
+                false,
+                body.to_string(),
+            )
+            .is_ok()
+        {
+            link.sent.push_back(None);
+        }
+    }
+}
