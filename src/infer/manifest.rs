@@ -248,11 +248,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
-/// The models directory: `$EDGEID_MODELS_DIR`, else `models/` next to the
-/// binary's package (development), else the packaged location.
+/// The models directory: `$EDGEID_MODELS_DIR`, else `../share/edgeid/models`
+/// beside the binary (the .deb puts /usr/bin/edgeid and
+/// /usr/share/edgeid/models together), else `models/` of the source tree
+/// the binary was built from (development), else the packaged location.
 pub fn default_models_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("EDGEID_MODELS_DIR") {
         return PathBuf::from(dir);
+    }
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("share/edgeid/models")));
+    if let Some(dir) = installed.filter(|d| d.join(MANIFEST_FILE).is_file()) {
+        return dir;
     }
     let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     if dev.join(MANIFEST_FILE).is_file() {
