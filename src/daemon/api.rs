@@ -117,6 +117,9 @@ pub struct EngineInfo {
     /// "role id sha256" for each model in use.
     pub models: Vec<String>,
     pub identify_enabled: bool,
+    /// The camera's live status (state, source, frames, last error).
+    #[serde(skip)]
+    pub camera: Option<crate::sources::StatusProbe>,
 }
 
 /// The sinks' side of the engine: cheap to clone.

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod enroll;
 pub mod notify;
 pub mod source;
+mod status;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,9 +147,19 @@ async fn run_async(opts: RunOptions, hooks: RunHooks) -> Result<(), DaemonError>
     };
     notifier.ready(&format!("serving as {}", handle.info.device_id));
     tracing::info!(device = %handle.info.device_id, "edgeid ready");
+    let camera_watch = handle.info.camera.clone().map(|probe| {
+        tokio::spawn(status::watch_camera(
+            probe,
+            Arc::clone(&notifier),
+            handle.info.device_id.clone(),
+        ))
+    });
 
     wait_for_stop(hooks.stop).await?;
     tracing::info!("stopping: answering requests already taken, then flushing the verdict queue");
+    if let Some(watch) = camera_watch {
+        watch.abort();
+    }
     notifier.stopping();
     handle.stop_accepting();
     shutdown.store(true, Ordering::Relaxed);
@@ -256,6 +267,7 @@ fn load(
             .unwrap_or_default(),
         models,
         identify_enabled: config.identify_enabled,
+        camera: None,
     };
     let decider = Decider::new(store, ring, pipeline, config)?;
     tracing::info!(
@@ -267,6 +279,10 @@ fn load(
         source::factory(&config.camera),
         source::backoff(&config.camera),
     )?;
+    let info = EngineInfo {
+        camera: Some(capture.probe()),
+        ..info
+    };
     Ok((decider, capture, info))
 }
 

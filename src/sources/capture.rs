@@ -109,6 +109,23 @@ impl Shared {
     }
 }
 
+/// A read-only view of a capture's status, for whoever reports it (systemd
+/// STATUS=, logs) while the engine owns the capture itself.
+#[derive(Clone)]
+pub struct StatusProbe(Arc<Shared>);
+
+impl StatusProbe {
+    pub fn status(&self) -> CaptureStatus {
+        self.0.lock().status.clone()
+    }
+}
+
+impl std::fmt::Debug for StatusProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StatusProbe").field(&self.status()).finish()
+    }
+}
+
 /// A running capture thread; dropping it stops the thread.
 pub struct Capture {
     shared: Arc<Shared>,
@@ -144,6 +161,10 @@ impl Capture {
 
     pub fn status(&self) -> CaptureStatus {
         self.shared.lock().status.clone()
+    }
+
+    pub fn probe(&self) -> StatusProbe {
+        StatusProbe(Arc::clone(&self.shared))
     }
 
     /// The newest frame, if any has arrived.

@@ -73,6 +73,15 @@ impl FrameSource for FolderSource {
         }
         // After a stall (a paused process) start afresh rather than burst.
         self.due = (self.due + self.period).max(Instant::now());
+        // Once per pass over the images, like a camera that can be
+        // unplugged: a folder that is gone ends the stream (the capture
+        // then retries it).
+        if self.next == 0 && !self.dir.is_dir() {
+            return Err(SourceError::Unavailable(format!(
+                "{}: the folder is gone",
+                self.dir.display()
+            )));
+        }
         let (path, image) = &self.images[self.next];
         self.next = (self.next + 1) % self.images.len();
         match image {

@@ -18,6 +18,6 @@ pub mod images;
 pub mod raw;
 pub mod y4m;
 
-pub use capture::{Capture, CaptureStatus, FrameSource, SourceError};
+pub use capture::{Capture, CaptureStatus, FrameSource, SourceError, StatusProbe};
 pub use frame::Frame;
 pub use images::{ImageError, decode_image, load_image};
