@@ -154,6 +154,11 @@ impl Sink {
                     tracing::error!(error = %e, "MQTT: cannot remove a delivered verdict from the queue");
                 }
                 self.pump(link);
+                if link.in_flight() == 0
+                    && let Err(e) = self.outbox.checkpoint_if_due()
+                {
+                    tracing::warn!(error = %e, "MQTT: WAL checkpoint failed");
+                }
             }
             Event::Incoming(Packet::Publish(p))
                 if p.topic.as_ref() == self.topics.request.as_bytes() =>
