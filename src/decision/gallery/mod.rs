@@ -6,11 +6,26 @@
 //! stray plaintext copy on the heap), `mlock`ed where the process may, and
 //! zeroised on drop. Templates of another embedder are never loaded: they
 //! are reported so the caller can say who must re-enrol.
+//!
+//! 1:N ([`Gallery::top_subjects`]) first scores every row on a quantised
+//! copy (`quant`: one byte per component, a quarter of the memory traffic),
+//! then rescores in f32 only the subjects whose provable score interval
+//! reaches the k-th best lower bound: the result is exactly the f32 one.
+//! The quantised copy is template data too, locked and zeroised the same
+//! way (`secret`).
+
+mod quant;
+mod secret;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use zeroize::Zeroize;
+
+use quant::Quantised;
+use secret::Secret;
 
 use crate::store::templates::{self, Opened};
 use crate::store::{DataKey, Store, StoreError};
@@ -55,8 +70,10 @@ struct SubjectRange {
 pub struct Gallery {
     model_id: String,
     dim: usize,
-    matrix: Vec<f32>,
-    locked: bool,
+    matrix: Secret<f32>,
+    /// The first-pass copy of `matrix`; `None` when its values or dimension
+    /// need the exact path.
+    quant: Option<Quantised>,
     rows: Vec<i64>,
     subjects: Vec<SubjectRange>,
 }
@@ -159,7 +176,7 @@ impl Gallery {
                 continue;
             }
             for r in s.start..s.end {
-                let v = &self.matrix[r * self.dim..(r + 1) * self.dim];
+                let v = &self.matrix.as_slice()[r * self.dim..(r + 1) * self.dim];
                 // Cannot fail: same dimension, within capacity.
                 let _ = builder.push(&s.id, self.rows[r], v);
             }
@@ -193,8 +210,9 @@ impl Gallery {
         self.subjects.iter().any(|s| s.id == subject)
     }
 
+    /// Whether every copy of the templates (f32 and quantised) is locked.
     pub fn is_memory_locked(&self) -> bool {
-        self.locked
+        self.matrix.is_locked() && self.quant.as_ref().is_none_or(Quantised::is_locked)
     }
 
     /// 1:1: the best score of `subject`'s templates, `None` if it has none.
@@ -203,7 +221,7 @@ impl Gallery {
         if probe.len() != self.dim || range.start == range.end {
             return None;
         }
-        let block = &self.matrix[range.start * self.dim..range.end * self.dim];
+        let block = &self.matrix.as_slice()[range.start * self.dim..range.end * self.dim];
         block
             .chunks_exact(self.dim)
             .map(|row| dot(row, probe))
@@ -218,35 +236,27 @@ impl Gallery {
         }
         out.extend(
             self.matrix
+                .as_slice()
                 .chunks_exact(self.dim)
                 .map(|row| dot(row, probe)),
         );
     }
 
-    /// 1:N: each subject's best score, best first, at most `k`.
+    /// 1:N: each subject's best score, best first (ties in gallery order),
+    /// at most `k`. Exactly the f32 scores: the quantised pass only rules
+    /// out subjects that provably rank below `k` others.
     pub fn top_subjects(&self, probe: &[f32], k: usize) -> Vec<SubjectScore> {
-        let mut scores = Vec::with_capacity(self.rows.len());
-        self.score_all(probe, &mut scores);
-        if scores.is_empty() {
+        if probe.len() != self.dim || self.dim == 0 || k == 0 {
             return Vec::new();
         }
-        let mut best: Vec<(usize, f32)> = self
-            .subjects
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.end > s.start)
-            .map(|(i, s)| {
-                (
-                    i,
-                    scores[s.start..s.end]
-                        .iter()
-                        .copied()
-                        .fold(f32::NEG_INFINITY, f32::max),
-                )
-            })
-            .collect();
-        best.sort_by(|a, b| b.1.total_cmp(&a.1));
-        best.truncate(k);
+        let shortlist = self
+            .quant
+            .as_ref()
+            .and_then(|q| q.shortlist(&self.subjects, probe, k));
+        let best = match shortlist {
+            Some(subjects) => self.exact_top(subjects.into_iter(), probe, k),
+            None => self.exact_top(0..self.subjects.len(), probe, k),
+        };
         best.into_iter()
             .map(|(i, score)| SubjectScore {
                 subject: self.subjects[i].id.clone(),
@@ -255,25 +265,37 @@ impl Gallery {
             .collect()
     }
 
-    fn wipe(&mut self) {
-        self.matrix.zeroize();
-        if self.locked {
-            // SAFETY: unlocking the exact range locked in `lock_memory`; the
-            // allocation is still alive (zeroize keeps the capacity).
-            unsafe {
-                libc::munlock(
-                    self.matrix.as_ptr().cast(),
-                    self.matrix.capacity() * size_of::<f32>(),
-                );
-            }
-            self.locked = false;
-        }
+    /// The `k` best of `subjects` (indices in increasing order) by their
+    /// best f32 score; a stable sort keeps ties in gallery order.
+    fn exact_top(
+        &self,
+        subjects: impl Iterator<Item = usize>,
+        probe: &[f32],
+        k: usize,
+    ) -> Vec<(usize, f32)> {
+        let matrix = self.matrix.as_slice();
+        let mut best: Vec<(usize, f32)> = subjects
+            .filter(|&i| self.subjects[i].end > self.subjects[i].start)
+            .map(|i| {
+                let s = &self.subjects[i];
+                let block = &matrix[s.start * self.dim..s.end * self.dim];
+                let score = block
+                    .chunks_exact(self.dim)
+                    .map(|row| dot(row, probe))
+                    .fold(f32::NEG_INFINITY, f32::max);
+                (i, score)
+            })
+            .collect();
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        best.truncate(k);
+        best
     }
-}
 
-impl Drop for Gallery {
-    fn drop(&mut self) {
-        self.wipe();
+    fn wipe(&mut self) {
+        self.matrix.wipe();
+        if let Some(q) = self.quant.as_mut() {
+            q.wipe();
+        }
     }
 }
 
@@ -348,78 +370,24 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(self) -> Gallery {
-        let mut gallery = Gallery {
-            model_id: self.model_id,
+    fn finish(mut self) -> Gallery {
+        let matrix = Secret::new(std::mem::take(&mut self.matrix), "gallery");
+        let quant = Quantised::build(matrix.as_slice(), self.dim);
+        Gallery {
+            model_id: std::mem::take(&mut self.model_id),
             dim: self.dim,
-            matrix: self.matrix,
-            locked: false,
-            rows: self.rows,
-            subjects: self.subjects,
-        };
-        gallery.locked = lock_memory(&gallery.matrix);
-        gallery
-    }
-}
-
-/// Keeps the templates out of swap when RLIMIT_MEMLOCK allows.
-fn lock_memory(matrix: &Vec<f32>) -> bool {
-    let bytes = matrix.capacity() * size_of::<f32>();
-    if bytes == 0 {
-        return false;
-    }
-    // SAFETY: mlock only changes paging of the range, which is exactly the
-    // vector's live allocation; the vector is never reallocated afterwards
-    // (the builder refuses to grow it) and `wipe` unlocks before it is freed.
-    let rc = unsafe { libc::mlock(matrix.as_ptr().cast(), bytes) };
-    if rc != 0 {
-        tracing::warn!(
-            bytes,
-            error = %std::io::Error::last_os_error(),
-            "could not mlock the gallery (raise LimitMEMLOCK=); templates may be swapped out"
-        );
-        return false;
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dot_matches_naive_for_odd_lengths() {
-        for n in [1usize, 15, 16, 17, 128, 131] {
-            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dot(&a, &b) - naive).abs() < 1e-4, "n = {n}");
+            matrix,
+            quant,
+            rows: std::mem::take(&mut self.rows),
+            subjects: std::mem::take(&mut self.subjects),
         }
     }
+}
 
-    #[test]
-    fn scores_per_subject() {
-        let a = [1.0f32, 0.0];
-        let b = [0.0f32, 1.0];
-        let c = [0.6f32, 0.8];
-        let entries = vec![
-            ("alice", 1, &a[..]),
-            ("alice", 2, &c[..]),
-            ("bob", 3, &b[..]),
-        ];
-        let g = Gallery::from_vectors("m", 2, entries.into_iter()).expect("gallery");
-        assert_eq!(g.score_subject("alice", &b), Some(0.8));
-        assert_eq!(g.score_subject("carol", &b), None);
-        let top = g.top_subjects(&b, 5);
-        assert_eq!(top[0].subject, "bob");
-        assert_eq!(
-            top[1],
-            SubjectScore {
-                subject: "alice".into(),
-                score: 0.8
-            }
-        );
-        let dropped = g.without(&BTreeSet::from(["alice"]));
-        assert!(!dropped.contains("alice") && dropped.contains("bob"));
+impl Drop for Builder {
+    /// A build abandoned on an error leaves no plaintext behind (`finish`
+    /// has taken the matrix otherwise).
+    fn drop(&mut self) {
+        self.matrix.zeroize();
     }
 }
