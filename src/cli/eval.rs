@@ -9,9 +9,15 @@ use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
 use edgeid::decision::{OperatingPoint, Threshold};
 use edgeid::eval::faces::{FaceEvalReport, evaluate, read_pairs};
 use edgeid::eval::metrics::roc;
+use edgeid::eval::pad::{
+    PAD_OPERATING_POINT, PadImageStats, PadMetrics, PadSampleResult, class_scores, det_curve,
+    read_pad_dataset, score_all,
+};
 use edgeid::eval::plot::{Series, roc_chart, score_histogram};
+use edgeid::infer::{Manifest, ModelRole, default_backend};
 use edgeid::pipeline::PipelineConfig;
 use edgeid::vision::align::Alignment;
+use edgeid::vision::pad::{PAD_CROP_SCALE, PadScorer};
 
 use super::GlobalArgs;
 use super::output::emit;
@@ -22,6 +28,9 @@ use super::progress::counter;
 pub enum EvalCommand {
     /// Face verification on an LFW-layout dataset and a pairs file.
     Faces(FacesArgs),
+    /// Presentation-attack detection on DIR/live and DIR/spoof: APCER,
+    /// BPCER, ACER, AUC, EER and the DET curve of one face_pad model.
+    Pad(PadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -48,9 +57,32 @@ pub struct FacesArgs {
     pub threads: usize,
 }
 
+#[derive(Debug, Args)]
+pub struct PadArgs {
+    /// Dataset directory: DIR/live/* (bona fide faces) and DIR/spoof/*
+    /// (attacks); every non-hidden file there is a sample.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// The face_pad model to evaluate, shipped or not (an id from `edgeid
+    /// models list`); default: the shipped one.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Decide at this live score instead of the manifest's threshold.
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Write the DET curve (BPCER against APCER) here (PNG, or SVG by
+    /// extension).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
 pub fn run(global: &GlobalArgs, cmd: EvalCommand) -> anyhow::Result<()> {
     match cmd {
         EvalCommand::Faces(args) => faces(global, args),
+        EvalCommand::Pad(args) => pad(global, args),
     }
 }
 
@@ -174,6 +206,195 @@ fn plot_faces(plot: &Path, report: &FaceEvalReport) -> anyhow::Result<()> {
         report.metrics.threshold,
     )?;
     Ok(())
+}
+
+fn pad(global: &GlobalArgs, args: PadArgs) -> anyhow::Result<()> {
+    let samples = read_pad_dataset(&args.dataset)?;
+    let dir = global.models_dir();
+    let manifest =
+        Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
+    let backend = default_backend();
+    let scorer = match &args.model {
+        Some(id) => {
+            let spec = manifest
+                .models()
+                .iter()
+                .find(|m| &m.id == id)
+                .with_context(|| {
+                    format!(
+                        "no model {id:?} in {}; face_pad models: {}",
+                        dir.display(),
+                        pad_model_ids(&manifest)
+                    )
+                })?;
+            PadScorer::load(&manifest, backend.as_ref(), spec)
+                .with_context(|| format!("loading the PAD model {id}"))?
+        }
+        None => PadScorer::load_default(&manifest, backend.as_ref()).with_context(|| {
+            format!(
+                "no shipped face_pad model; pass --model with one of: {} (`edgeid models list`)",
+                pad_model_ids(&manifest)
+            )
+        })?,
+    };
+    let pipeline = load_pipeline_with(global, PipelineConfig::default())?;
+    let bar = counter(samples.len() as u64, "images", global.json);
+    let results = score_all(&pipeline, &scorer, &samples, args.threads, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let (live, spoof) = class_scores(&results);
+    let spec = scorer.spec();
+    let threshold = match Threshold::resolve(
+        args.threshold,
+        spec,
+        OperatingPoint(PAD_OPERATING_POINT),
+    ) {
+        Some(t) => t,
+        None => {
+            // Without a measured threshold, report at this set's own EER
+            // point, and say so: it is calibrated on the data it measures.
+            let eer = PadMetrics::compute(&live, &spoof, 0.5).eer_threshold;
+            tracing::warn!(
+                model = %spec.id,
+                "the manifest has no {PAD_OPERATING_POINT} threshold for this model; using this dataset's EER point"
+            );
+            Threshold {
+                value: eer,
+                source: format!(
+                    "this dataset's EER point (the manifest has no {PAD_OPERATING_POINT} threshold for {}; pass --threshold)",
+                    spec.id
+                ),
+            }
+        }
+    };
+    let metrics = PadMetrics::compute(&live, &spoof, threshold.value);
+    if let Some(plot) = &args.plot {
+        roc_chart(
+            plot,
+            &format!("PAD DET curve: {}", spec.id),
+            "APCER (attacks accepted as live)",
+            "BPCER (bona fide faces rejected)",
+            &[Series {
+                label: format!(
+                    "{} (AUC {:.3}, EER {:.1} %)",
+                    spec.id,
+                    metrics.auc,
+                    metrics.eer * 100.0
+                ),
+                points: det_curve(&live, &spoof),
+            }],
+        )?;
+    }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        dataset: &'a Path,
+        model: &'a str,
+        shipped: bool,
+        threshold_source: &'a str,
+        face_crop_scale: f32,
+        metrics: &'a PadMetrics,
+        images: PadImageStats,
+        samples: &'a [PadSampleResult],
+    }
+    let out = Out {
+        dataset: &args.dataset,
+        model: &spec.id,
+        shipped: spec.shipped,
+        threshold_source: &threshold.source,
+        face_crop_scale: PAD_CROP_SCALE,
+        metrics: &metrics,
+        images: PadImageStats::from_results(&results),
+        samples: &results,
+    };
+    emit(global.json, &out, |o| {
+        let m = o.metrics;
+        let s = &o.images;
+        println!(
+            "model {} ({}; higher score = more live)",
+            o.model,
+            if o.shipped {
+                "shipped"
+            } else {
+                "not shipped: evaluation only"
+            }
+        );
+        println!(
+            "images: {} live, {} spoof ({})",
+            m.live_images,
+            m.spoof_images,
+            o.dataset.display()
+        );
+        println!("threshold {:.4} ({})", m.threshold, o.threshold_source);
+        let n = |rate: f64, total: usize| (rate * total as f64).round() as usize;
+        println!(
+            "  APCER {:.2} % ({} of {} attacks accepted as live)",
+            m.apcer * 100.0,
+            n(m.apcer, m.spoof_images),
+            m.spoof_images
+        );
+        println!(
+            "  BPCER {:.2} % ({} of {} bona fide faces rejected)",
+            m.bpcer * 100.0,
+            n(m.bpcer, m.live_images),
+            m.live_images
+        );
+        println!("  ACER  {:.2} %", m.acer * 100.0);
+        let scored = m
+            .auc_scored_only
+            .map(|a| format!("{a:.3}"))
+            .unwrap_or_else(|| "n/a".into());
+        println!(
+            "AUC {:.3} (scored faces only {scored}; 0.5 = no signal, below = attacks look more live)",
+            m.auc
+        );
+        println!(
+            "EER {:.2} % (threshold {:.4})",
+            m.eer * 100.0,
+            m.eer_threshold
+        );
+        println!(
+            "BPCER {:.2} % at APCER <= 5 % (threshold {:.4}); APCER {:.2} % at BPCER <= 5 % (threshold {:.4})",
+            m.bpcer_at_apcer_5pct * 100.0,
+            m.threshold_at_apcer_5pct,
+            m.apcer_at_bpcer_5pct * 100.0,
+            m.threshold_at_bpcer_5pct
+        );
+        println!(
+            "faces: {} of {} found ({} only with a border added), no face: {} ({} live, {} spoof), unreadable: {}",
+            s.faces_found,
+            s.images,
+            s.faces_found_with_border,
+            s.no_face.len(),
+            s.no_face_live,
+            s.no_face_spoof,
+            s.errors.len()
+        );
+        for p in &s.no_face {
+            println!("  no face: {}", p.display());
+        }
+        for (p, e) in &s.errors {
+            println!("  error: {}: {e}", p.display());
+        }
+        println!(
+            "time per image (decode, face search, PAD): mean {:.1} ms, p50 {:.1} ms, p99 {:.1} ms",
+            s.mean_ms, s.p50_ms, s.p99_ms
+        );
+    })?;
+    Ok(())
+}
+
+/// The face_pad model ids of the manifest, for error messages.
+fn pad_model_ids(manifest: &Manifest) -> String {
+    let ids: Vec<&str> = manifest
+        .models()
+        .iter()
+        .filter(|m| m.role == ModelRole::FacePad)
+        .map(|m| m.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        "(none in the manifest)".into()
+    } else {
+        ids.join(", ")
+    }
 }
 
 fn parse_alignment(s: &str) -> Result<Alignment, String> {

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod daemon_bench;
 pub mod faces;
 pub mod metrics;
+pub mod pad;
 pub mod plot;
 pub mod runner;
 

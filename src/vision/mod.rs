@@ -10,6 +10,7 @@ pub mod embed;
 pub mod geometry;
 pub mod landmarks;
 pub mod liveness;
+pub mod pad;
 pub mod quality;
 pub mod warp;
 
