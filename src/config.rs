@@ -36,6 +36,8 @@ pub struct Config {
     pub mqtt: crate::daemon::config::MqttConfig,
     pub dbus: crate::daemon::config::DbusConfig,
     pub daemon: crate::daemon::config::DaemonConfig,
+    /// `[liveness]`: what the daemon must see before it scores a face.
+    pub liveness: crate::decision::liveness::LivenessPolicy,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -68,6 +70,7 @@ impl Default for Config {
             mqtt: Default::default(),
             dbus: Default::default(),
             daemon: Default::default(),
+            liveness: Default::default(),
         }
     }
 }
@@ -102,6 +105,7 @@ impl Config {
             return Err("lockout.max_failures must be at least 1".into());
         }
         crate::daemon::config::validate(self)?;
+        self.liveness.validate()?;
         Ok(())
     }
 }

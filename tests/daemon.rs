@@ -79,6 +79,9 @@ fn config_check_names_unknown_keys_and_accepts_the_example() {
         ("[camera]\nsource = \"folder\"\npth = \"/tmp\"\n", "pth"),
         ("[daemon]\nwalk_up = true\n", "identify_enabled"),
         ("[camera]\nsource = \"folder\"\n", "camera.path"),
+        ("[liveness]\nmode = \"none\"\n", "none"),
+        ("[liveness]\nmin_paralax = 0.1\n", "min_paralax"),
+        ("[liveness]\nmin_motion = 0.01\n", "liveness.min_motion"),
     ] {
         let p = tmp.path().join("c.toml");
         std::fs::write(&p, body).expect("write");

@@ -85,11 +85,15 @@ fn auth1_on_a_private_bus() {
     }
     let f = Fixture::new(&samples, &["obama2.jpg"]);
     let bus = DbusDaemon::start(f.tmp.path());
+    // Liveness off: the folder camera plays a still photo, which cannot
+    // move like a 3-D head, and this test is about the bus, not liveness
+    // (tests/liveness_daemon.rs covers that).
     let config = f.write_config(
         "dbus",
         &format!(
             "identify_enabled = true\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 10.0\n\
-             [daemon]\nenroll_samples = 2\n[dbus]\nenabled = true\nbus = \"{}\"\n",
+             [daemon]\nenroll_samples = 2\n[dbus]\nenabled = true\nbus = \"{}\"\n\
+             [liveness]\nmode = \"off\"\n",
             f.camera.display(),
             bus.address
         ),

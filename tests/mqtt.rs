@@ -71,13 +71,16 @@ fn verdicts_over_mqtt_survive_a_broker_outage() {
         broker.subscribe(&format!("edgeid/{DEVICE}/error"), "test-errors", false);
     std::thread::sleep(Duration::from_millis(300));
     // Walk-up mode keeps issuing verdicts (one per debounce second) while
-    // the broker is down; a long lifetime keeps them deliverable.
+    // the broker is down; a long lifetime keeps them deliverable. Liveness
+    // off: the folder camera plays a still photo, which cannot move like a
+    // 3-D head (tests/liveness_daemon.rs covers liveness).
     let config = f.write_config(
         "mqtt",
         &format!(
             "device_id = \"{DEVICE}\"\nidentify_enabled = true\nverdict_lifetime_secs = 600\n\
              [camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 5.0\n\
              [daemon]\nwalk_up = true\ndebounce_secs = 1\n\
+             [liveness]\nmode = \"off\"\n\
              [mqtt]\nenabled = true\nport = {}\nreconnect_max_ms = 500\nmax_request_bytes = 256\n",
             f.camera.display(),
             broker.port

@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::decision::liveness::{Figures, LivenessMode};
 use crate::decision::lockout::{LockState, Lockout};
 use crate::decision::threshold::DEFAULT_OPERATING_POINT;
 use crate::decision::verify as rules;
@@ -71,6 +72,12 @@ impl Decider {
 
     pub fn gallery(&self) -> &Gallery {
         &self.gallery
+    }
+
+    /// The similarity that makes a match (liveness tracks use it to tell
+    /// when the face in view became someone else's).
+    pub fn match_threshold(&self) -> f32 {
+        self.threshold.value
     }
 
     /// Reopens the gallery after the templates changed.
@@ -272,6 +279,23 @@ impl Seen {
         } else {
             Reason::Timeout
         }
+    }
+}
+
+impl Decided {
+    /// Adds the liveness record to the audit detail: the mode in force and
+    /// the figures that explain the judgement (never landmarks or images).
+    pub fn with_liveness(mut self, mode: LivenessMode, figures: Option<&Figures>) -> Self {
+        let mut record = figures
+            .and_then(|f| serde_json::to_value(f).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        if let Some(map) = record.as_object_mut() {
+            map.insert("mode".into(), mode.as_str().into());
+        }
+        if let Some(map) = self.detail.as_object_mut() {
+            map.insert("liveness".into(), record);
+        }
+        self
     }
 }
 

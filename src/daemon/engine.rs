@@ -6,23 +6,31 @@
 //! One thread on purpose: inference is CPU-bound and the store is a single
 //! SQLite connection, so requests are served in order; a bounded job queue
 //! turns overload into a `Busy` answer rather than growing latency.
+//!
+//! - `request`: Verify / Identify over the frames of one request, with liveness.
+//! - `walk_up`: identify whoever is in view, with the same liveness track.
+
+mod request;
+mod walk_up;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
-use crate::decision::{Mode, Outcome, Reason};
+use crate::decision::liveness::Track;
+use crate::decision::{Outcome, Reason};
 use crate::sources::Capture;
 use crate::sources::capture::Captured;
 
-use super::api::{ApiError, Job, Origin, VerdictOut};
-use super::decide::{Decided, Decider, Seen, usable};
+use super::api::{ApiError, Job, VerdictOut};
+use super::decide::{Decided, Decider};
 use super::notify::Notifier;
 
 /// Longest the loop sleeps between watchdog pings when idle.
@@ -42,6 +50,26 @@ pub struct Engine {
     pub(super) wedge_file: Option<PathBuf>,
     pub(super) last_seq: u64,
     walk_up_seen: HashMap<String, Instant>,
+    /// Walk-up: the liveness track of the face in view.
+    walk_up_track: Option<Track>,
+    /// Draws the challenge side per request.
+    rng: ring::rand::SystemRandom,
+}
+
+/// A challenge announced to the person at the camera: the D-Bus sink sends
+/// it as the `Hint` signal. `nonce` is the request's ("" when it had none).
+#[derive(Debug, Clone)]
+pub struct ChallengeHint {
+    pub nonce: String,
+    pub hint: String,
+}
+
+/// The channel challenge hints go out on. Process-wide because the engine
+/// and the D-Bus sink share no handle that could carry it, and there is one
+/// daemon per process; with no D-Bus sink listening, hints go nowhere.
+pub fn challenge_hints() -> &'static broadcast::Sender<ChallengeHint> {
+    static HINTS: OnceLock<broadcast::Sender<ChallengeHint>> = OnceLock::new();
+    HINTS.get_or_init(|| broadcast::channel(16).0)
 }
 
 impl Engine {
@@ -67,6 +95,8 @@ impl Engine {
             wedge_file,
             last_seq: 0,
             walk_up_seen: HashMap::new(),
+            walk_up_track: None,
+            rng: ring::rand::SystemRandom::new(),
         }
     }
 
@@ -182,108 +212,11 @@ impl Engine {
         }
     }
 
-    /// Frames captured after the request arrived, until one has a usable
-    /// face or the deadline passes; then one verdict.
-    fn serve_decide(
-        &mut self,
-        mode: Mode,
-        subject: Option<&str>,
-        nonce: Option<&str>,
-        deadline: Instant,
-        origin: Origin,
-        received_at: Instant,
-    ) -> Result<VerdictOut, ApiError> {
-        if let Some(decided) = self.decider.precheck(subject)? {
-            return self.decider.finish(decided, nonce, origin, None);
-        }
-        let mut seen = Seen::default();
-        loop {
-            self.turn();
-            let now = Instant::now();
-            if now >= deadline || self.stopping() {
-                let reason = if self.stopping() {
-                    Reason::Timeout
-                } else {
-                    seen.reason()
-                };
-                let decided = Decided {
-                    outcome: Outcome::reject(mode, reason, subject),
-                    detail: serde_json::json!({"frames_analysed": seen.frames, "cause": "deadline"}),
-                };
-                return self.decider.finish(decided, nonce, origin, None);
-            }
-            let Some(captured) = self.fresh_frame(received_at, (deadline - now).min(IDLE_TURN))
-            else {
-                continue;
-            };
-            let analysis = match self.decider.pipeline.analyse(&captured.frame.image) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "frame could not be analysed");
-                    continue;
-                }
-            };
-            if usable(&analysis) {
-                let mut decided = self.decider.score(mode, subject, analysis);
-                decided.detail["frames_analysed"] = (seen.frames + 1).into();
-                return self.decider.finish(
-                    decided,
-                    nonce,
-                    origin,
-                    Some(captured.frame.captured_at),
-                );
-            }
-            seen.note(&analysis);
-        }
-    }
-
     /// The next frame newer than the last one used, captured at or after `since`.
     pub(super) fn fresh_frame(&mut self, since: Instant, wait: Duration) -> Option<Captured> {
         let captured = self.capture.wait_newer(self.last_seq, wait)?;
         self.last_seq = captured.seq;
         (captured.frame.captured_at >= since).then_some(captured)
-    }
-
-    /// Walk-up mode: identify whoever is in view; the same subject (or the
-    /// same "no match") is not announced again within the debounce window.
-    fn walk_up_turn(&mut self) {
-        let Some(captured) = self.fresh_frame(Instant::now() - Duration::from_secs(1), IDLE_TURN)
-        else {
-            return;
-        };
-        let analysis = match self.decider.pipeline.analyse(&captured.frame.image) {
-            Ok(a) if usable(&a) => a,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "walk-up frame could not be analysed");
-                return;
-            }
-        };
-        let decided = self.decider.score(Mode::Identify, None, analysis);
-        let key = decided
-            .outcome
-            .subject
-            .clone()
-            .unwrap_or_else(|| format!("({})", decided.outcome.reason));
-        let debounce = Duration::from_secs(self.config.daemon.debounce_secs);
-        if self
-            .walk_up_seen
-            .get(&key)
-            .is_some_and(|t| t.elapsed() < debounce)
-        {
-            return;
-        }
-        self.walk_up_seen.retain(|_, t| t.elapsed() < debounce);
-        self.walk_up_seen.insert(key, Instant::now());
-        match self.decider.finish(
-            decided,
-            None,
-            Origin::WalkUp,
-            Some(captured.frame.captured_at),
-        ) {
-            Ok(out) => self.outlets.retain(|o| o.send(out.clone()).is_ok()),
-            Err(e) => tracing::error!(error = %e, "walk-up verdict failed"),
-        }
     }
 
     fn revoke(&mut self, subject: &str) -> Result<usize, ApiError> {

@@ -176,6 +176,13 @@ impl Auth1 {
     /// Walk-up mode: every verdict issued without a request.
     #[zbus(signal)]
     async fn verdict_issued(emitter: &SignalEmitter<'_>, verdict: &str) -> zbus::Result<()>;
+
+    /// Liveness challenge (`[liveness] mode = "challenge"`) for the Verify /
+    /// Identify call carrying `nonce` ("" when it gave none), to show the
+    /// person, e.g. "blink, then turn your head to your left". An addition
+    /// to the fprintd-like interface; subscribe before calling.
+    #[zbus(signal)]
+    async fn hint(emitter: &SignalEmitter<'_>, nonce: &str, hint: &str) -> zbus::Result<()>;
 }
 
 /// Connects to the configured bus, claims `org.edgeid.Auth1` and serves
@@ -187,6 +194,7 @@ pub async fn serve(
 ) -> Result<zbus::Connection, DaemonError> {
     let fail = |e: zbus::Error| DaemonError::Dbus(format!("{e} (bus {:?})", config.bus));
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut hints = crate::daemon::engine::challenge_hints().subscribe();
     let iface = Auth1 {
         engine,
         admin: AdminPolicy::new(&config.admin_group),
@@ -223,6 +231,14 @@ pub async fn serve(
                     Some(v) if v.origin == Origin::WalkUp => Auth1::verdict_issued(&emitter, &v.verdict).await,
                     Some(_) => Ok(()),
                     None => std::future::pending().await,
+                },
+                h = hints.recv() => match h {
+                    Ok(h) => Auth1::hint(&emitter, &h.nonce, &h.hint).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "D-Bus: challenge hints dropped");
+                        Ok(())
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
                 },
             };
             if let Err(e) = sent {

@@ -1,0 +1,352 @@
+//! Liveness with real components: the real face models, a folder camera, a
+//! private dbus-daemon and a zbus client. A still photo of an enrolled
+//! person, and the same photo printed and moved about in front of the
+//! camera (frames made here by perspective-warping obama.jpg), must not be
+//! accepted; the audit log says why, with figures and no landmarks.
+
+mod common;
+#[path = "liveness_daemon/held.rs"]
+mod held;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use edgeid::decision::liveness::{Check, LivenessPolicy, State, Track};
+use futures_util::StreamExt;
+use support::{Daemon, DbusDaemon, Fixture, claims, samples, tool};
+
+#[zbus::proxy(
+    interface = "org.edgeid.Auth1",
+    default_service = "org.edgeid.Auth1",
+    default_path = "/org/edgeid/Auth1"
+)]
+trait Auth1 {
+    fn verify(&self, subject: &str, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
+    fn identify(&self, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
+    #[zbus(signal)]
+    fn hint(&self, nonce: &str, hint: &str) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn verdict_issued(&self, verdict: &str) -> zbus::Result<()>;
+}
+
+/// One daemon at a time: the held-print test needs the engine to keep up
+/// with its camera, and the machine has two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A daemon with a folder camera on a private bus; `liveness` is the
+/// `[liveness]` section ("" for the defaults).
+fn start(f: &Fixture, bus: &DbusDaemon, fps: f64, liveness: &str) -> (PathBuf, Daemon) {
+    let config = f.write_config(
+        "liveness",
+        &format!(
+            "identify_enabled = true\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = {fps:?}\n\
+             [dbus]\nenabled = true\nbus = \"{}\"\n{liveness}",
+            f.camera.display(),
+            bus.address
+        ),
+    );
+    let daemon = Daemon::start(f, &config, &[]);
+    (config, daemon)
+}
+
+async fn proxy(bus: &DbusDaemon) -> Auth1Proxy<'static> {
+    let conn = zbus::connection::Builder::address(bus.address.as_str())
+        .expect("address")
+        .build()
+        .await
+        .expect("connect");
+    Auth1Proxy::new(&conn).await.expect("proxy")
+}
+
+/// The audit records of verify / identify decisions (after the daemon stopped).
+fn decisions(f: &Fixture, config: &Path) -> Vec<serde_json::Value> {
+    let out = f.cli(config, &["--json", "audit", "export"]);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&out).expect("audit JSON");
+    records
+        .into_iter()
+        .filter(|r| r["event"] == "verify" || r["event"] == "identify")
+        .collect()
+}
+
+/// The liveness record holds a few named figures only: no landmark list,
+/// no image, nothing nested.
+fn assert_figures_only(liveness: &serde_json::Value) {
+    const KEYS: [&str; 14] = [
+        "mode",
+        "check",
+        "shown",
+        "frames",
+        "resets",
+        "motion",
+        "parallax",
+        "ratio",
+        "head_frames",
+        "flat_frames",
+        "turn",
+        "blinked",
+        "challenge",
+        "failure",
+    ];
+    let map = liveness.as_object().expect("a liveness object");
+    for (k, v) in map {
+        assert!(KEYS.contains(&k.as_str()), "unexpected {k} in {liveness}");
+        assert!(
+            !v.is_array() && !v.is_object(),
+            "{k} is not a figure: {liveness}"
+        );
+    }
+}
+
+fn stop(mut daemon: Daemon) {
+    assert_eq!(
+        daemon.terminate(Duration::from_secs(20)),
+        Some(0),
+        "log:\n{}",
+        daemon.log_text()
+    );
+}
+
+#[test]
+fn a_held_print_is_flat_from_whichever_frame_the_track_starts() {
+    // The real face pipeline on the print's frames, fed to the accumulator
+    // from every starting frame of the loop, as a request could.
+    let Some(samples) = samples() else { return };
+    let print = held::print_of(&samples.join("obama.jpg"));
+    let frames: Vec<_> = held::held_poses()
+        .into_iter()
+        .map(|h| {
+            common::pipeline()
+                .analyse(&held::held_picture(&print, h))
+                .expect("analyse")
+        })
+        .collect();
+    for start in 0..frames.len() {
+        let mut track = Track::new(LivenessPolicy::default(), 0.9);
+        let t0 = Instant::now();
+        let mut verdict = None;
+        for (k, a) in frames.iter().cycle().skip(start).take(40).enumerate() {
+            let usable = a
+                .face
+                .as_ref()
+                .is_some_and(|f| f.quality_failures.is_empty());
+            let at = t0 + Duration::from_millis(200 * k as u64);
+            track.push(a.clone(), usable, held::FRAME, at);
+            let (state, figures) = track.evaluate(Check::Motion);
+            if state != State::Pending {
+                verdict = Some((state, figures));
+                break;
+            }
+        }
+        let (state, figures) = verdict.expect("a verdict within 40 frames");
+        assert!(
+            matches!(state, State::Attack(_)),
+            "start {start}: {state:?} {figures:?}"
+        );
+    }
+}
+
+#[test]
+fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
+    let Some(samples) = samples() else { return };
+    if !tool("dbus-daemon") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new(&samples, &["obama2.jpg"]);
+    let bus = DbusDaemon::start(f.tmp.path());
+    // No [liveness] section: the default ("motion") is what is tested.
+    let (config, daemon) = start(&f, &bus, 10.0, "");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (verify, identify) = rt.block_on(async {
+        let p = proxy(&bus).await;
+        let v = p.verify("obama", "still-1", 3000).await.expect("Verify");
+        let i = p.identify("still-2", 3000).await.expect("Identify");
+        (v, i)
+    });
+    for (token, nonce) in [(&verify, "still-1"), (&identify, "still-2")] {
+        let c = claims(token);
+        assert_eq!(
+            (c["decision"].as_str(), c["reason"].as_str()),
+            (Some("reject"), Some("timeout")),
+            "{c}; log:\n{}",
+            daemon.log_text()
+        );
+        assert!(f.verdict_verifies(&config, token, Some(nonce)));
+    }
+    stop(daemon);
+    let records = decisions(&f, &config);
+    assert_eq!(records.len(), 2, "{records:?}");
+    for r in &records {
+        let d = &r["detail"];
+        assert_eq!(d["cause"], "liveness_not_shown", "{d}");
+        assert_eq!(d["liveness"]["mode"], "motion", "{d}");
+        assert_eq!(d["liveness"]["shown"], false, "{d}");
+        // A still picture does not move at all.
+        assert_eq!(d["liveness"]["motion"], 0.0, "{d}");
+        assert!(d["liveness"]["parallax"].is_number() && d["liveness"]["blinked"].is_boolean());
+        assert_figures_only(&d["liveness"]);
+    }
+}
+
+#[test]
+fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
+    let Some(samples) = samples() else { return };
+    if !tool("dbus-daemon") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new(&samples, &[]);
+    held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
+    let bus = DbusDaemon::start(f.tmp.path());
+    // A frame every 200 ms: the engine analyses each one in turn.
+    let (config, daemon) = start(&f, &bus, 5.0, "[liveness]\nmode = \"motion\"\n");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (verify, identify) = rt.block_on(async {
+        let p = proxy(&bus).await;
+        let v = p.verify("obama", "held-1", 30_000).await.expect("Verify");
+        let i = p.identify("held-2", 30_000).await.expect("Identify");
+        (v, i)
+    });
+    for token in [&verify, &identify] {
+        let c = claims(token);
+        assert_eq!(
+            (c["decision"].as_str(), c["reason"].as_str()),
+            (Some("reject"), Some("presentation_attack")),
+            "{c}; log:\n{}",
+            daemon.log_text()
+        );
+    }
+    stop(daemon);
+    for r in decisions(&f, &config) {
+        let l = &r["detail"]["liveness"];
+        eprintln!(
+            "{} after {} frames: {l}",
+            r["event"], r["detail"]["frames_analysed"]
+        );
+        assert_eq!(l["failure"], "planar", "{l}");
+        assert!(l["flat_frames"].as_u64().is_some_and(|n| n >= 2), "{l}");
+        assert_eq!(l["shown"], false, "{l}");
+        assert!(r["detail"]["score"].is_null(), "never scored: {r}");
+        assert_figures_only(l);
+    }
+}
+
+#[test]
+fn walk_up_mode_reports_a_moved_print_as_a_presentation_attack() {
+    let Some(samples) = samples() else { return };
+    if !tool("dbus-daemon") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new(&samples, &[]);
+    held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
+    let bus = DbusDaemon::start(f.tmp.path());
+    let (_config, daemon) = start(
+        &f,
+        &bus,
+        5.0,
+        "[daemon]\nwalk_up = true\ndebounce_secs = 60\n",
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let c = rt.block_on(async {
+        let p = proxy(&bus).await;
+        let mut verdicts = p
+            .receive_verdict_issued()
+            .await
+            .expect("VerdictIssued stream");
+        let signal = tokio::time::timeout(Duration::from_secs(40), verdicts.next())
+            .await
+            .expect("a walk-up verdict")
+            .expect("signal");
+        claims(signal.args().expect("args").verdict)
+    });
+    assert_eq!(
+        (c["decision"].as_str(), c["reason"].as_str()),
+        (Some("reject"), Some("presentation_attack")),
+        "{c}; log:\n{}",
+        daemon.log_text()
+    );
+    stop(daemon);
+}
+
+#[test]
+fn challenge_mode_announces_a_random_side_over_dbus() {
+    let Some(samples) = samples() else { return };
+    if !tool("dbus-daemon") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new(&samples, &["obama2.jpg"]);
+    let bus = DbusDaemon::start(f.tmp.path());
+    let (config, daemon) = start(&f, &bus, 10.0, "[liveness]\nmode = \"challenge\"\n");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (hint, token) = rt.block_on(async {
+        let p = proxy(&bus).await;
+        let mut hints = p.receive_hint().await.expect("Hint stream");
+        let token = p.verify("obama", "ch-1", 2500).await.expect("Verify");
+        let signal = tokio::time::timeout(Duration::from_secs(5), hints.next())
+            .await
+            .expect("a Hint signal")
+            .expect("signal");
+        let args = signal.args().expect("args");
+        ((args.nonce.to_owned(), args.hint.to_owned()), token)
+    });
+    assert_eq!(hint.0, "ch-1");
+    assert!(
+        [
+            "blink, then turn your head to your left",
+            "blink, then turn your head to your right"
+        ]
+        .contains(&hint.1.as_str()),
+        "{hint:?}"
+    );
+    // A still photo can neither blink nor turn.
+    assert_eq!(claims(&token)["reason"], "timeout");
+    stop(daemon);
+    let records = decisions(&f, &config);
+    let l = &records[0]["detail"]["liveness"];
+    assert_eq!(
+        (l["mode"].as_str(), l["check"].as_str()),
+        (Some("challenge"), Some("challenge")),
+        "{l}"
+    );
+    let side = if hint.1.ends_with("left") {
+        "image_right"
+    } else {
+        "image_left"
+    };
+    assert_eq!(
+        l["challenge"], side,
+        "the hint names the person's side: {l}"
+    );
+    assert_figures_only(l);
+}
+
+#[test]
+fn liveness_off_accepts_a_still_photo_and_the_audit_says_it_was_off() {
+    let Some(samples) = samples() else { return };
+    if !tool("dbus-daemon") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let f = Fixture::new(&samples, &["obama2.jpg"]);
+    let bus = DbusDaemon::start(f.tmp.path());
+    let (config, daemon) = start(&f, &bus, 10.0, "[liveness]\nmode = \"off\"\n");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let token = rt.block_on(async {
+        proxy(&bus)
+            .await
+            .verify("obama", "off-1", 10_000)
+            .await
+            .expect("Verify")
+    });
+    assert_eq!(claims(&token)["decision"], "accept");
+    stop(daemon);
+    let records = decisions(&f, &config);
+    assert_eq!(
+        records[0]["detail"]["liveness"],
+        serde_json::json!({"mode": "off"})
+    );
+}
