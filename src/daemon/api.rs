@@ -29,6 +29,8 @@ pub enum ApiError {
     #[error("{0}")]
     ShuttingDown(String),
     #[error("{0}")]
+    PresentationAttack(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -43,6 +45,7 @@ impl ApiError {
             Self::InvalidArgument(_) => "InvalidArgument",
             Self::Disabled(_) => "Disabled",
             Self::ShuttingDown(_) => "ShuttingDown",
+            Self::PresentationAttack(_) => "PresentationAttack",
             Self::Internal(_) => "Internal",
         }
     }

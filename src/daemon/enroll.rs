@@ -1,6 +1,8 @@
 //! Enrollment from the camera (D-Bus `EnrollStart`): collect usable face
 //! samples from fresh frames, telling the person what to change through
-//! `EnrollProgress` hints, then seal them in one transaction.
+//! `EnrollProgress` hints, check (unless `[liveness] mode = "off"`) that
+//! the face is a live head and one person throughout, then seal them in
+//! one transaction.
 //!
 //! While enrolling, the camera is taken: verify / identify requests are
 //! answered `Busy` at once rather than left to time out; listing and
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::decision::enrolment::face_templates;
+use crate::decision::liveness::{Check, Figures, LivenessMode, State, Track};
 use crate::store::audit::Event;
 use crate::store::templates;
 use crate::vision::embed::Embedding;
@@ -23,6 +26,13 @@ use super::engine::{Engine, shutting_down};
 /// Consecutive samples this close in time are near-duplicates; spacing
 /// them gives the template set some variety of pose and expression.
 const SAMPLE_SPACING: Duration = Duration::from_millis(200);
+
+/// What a camera enrollment gathered before sealing.
+struct Collected {
+    samples: Vec<(Embedding, QualityReport)>,
+    /// The liveness judgement's figures (None when liveness is off).
+    liveness: Option<Figures>,
+}
 
 impl Engine {
     pub(super) fn serve_enroll(
@@ -37,7 +47,7 @@ impl Engine {
         };
         let result = self.collect(&subject, &emit);
         let message = match result {
-            Ok(samples) => match self.seal(&subject, &samples) {
+            Ok(collected) => match self.seal(&subject, &collected) {
                 Ok(rows) => {
                     tracing::info!(%subject, templates = rows, "enrolled from the camera");
                     "ok".to_owned()
@@ -49,24 +59,40 @@ impl Engine {
         emit(EnrollEvent::Done { result: message });
     }
 
+    /// Usable samples of one person and, unless liveness is off, proof
+    /// that the face in front of the camera is a head, not a picture: a
+    /// template made from a photo would let that photo in later.
     fn collect(
         &mut self,
         subject: &str,
         emit: &dyn Fn(EnrollEvent),
-    ) -> Result<Vec<(Embedding, QualityReport)>, ApiError> {
+    ) -> Result<Collected, ApiError> {
         let needed = self.config.daemon.enroll_samples;
+        let policy = self.config.liveness;
+        let mut track = (policy.mode != LivenessMode::Off)
+            .then(|| Track::new(policy, self.decider.match_threshold()));
         let started = Instant::now();
         let deadline =
             started + Duration::from_millis(u64::from(self.config.daemon.enroll_timeout_ms));
         let mut samples = Vec::new();
         let mut last_sample: Option<Instant> = None;
         let mut last_hint = String::new();
-        emit(EnrollEvent::Progress {
-            done: 0,
-            needed,
-            hint: "look at the camera".into(),
-        });
-        while samples.len() < needed as usize {
+        let mut resets = 0;
+        let mut figures = None;
+        let mut live = track.is_none();
+        let mut say = |done: usize, hint: &str, force: bool| {
+            // Only changes are signalled, not one signal per frame.
+            if force || hint != last_hint {
+                emit(EnrollEvent::Progress {
+                    done: done as u32,
+                    needed,
+                    hint: hint.to_owned(),
+                });
+                last_hint = hint.to_owned();
+            }
+        };
+        say(0, "look at the camera", true);
+        while samples.len() < needed as usize || !live {
             self.turn();
             self.refuse_while_enrolling();
             if self.stopping() {
@@ -74,9 +100,13 @@ impl Engine {
             }
             let now = Instant::now();
             if now >= deadline {
+                let why = if samples.len() < needed as usize {
+                    format!("only {} of {needed} usable samples", samples.len())
+                } else {
+                    "no head movement showing a live face (not a picture)".to_owned()
+                };
                 return Err(ApiError::Timeout(format!(
-                    "only {} of {needed} usable samples of {subject} within {} s",
-                    samples.len(),
+                    "{why} of {subject} within {} s",
                     self.config.daemon.enroll_timeout_ms / 1000
                 )));
             }
@@ -85,9 +115,6 @@ impl Engine {
             else {
                 continue;
             };
-            if last_sample.is_some_and(|t| captured.frame.captured_at < t + SAMPLE_SPACING) {
-                continue;
-            }
             let analysis = match self.decider.pipeline.analyse(&captured.frame.image) {
                 Ok(a) => a,
                 Err(e) => {
@@ -95,44 +122,83 @@ impl Engine {
                     continue;
                 }
             };
-            if usable(&analysis)
+            let is_usable = usable(&analysis);
+            if let Some(track) = track.as_mut() {
+                let size = captured.frame.image.dimensions();
+                track.push(
+                    analysis.clone(),
+                    is_usable,
+                    size,
+                    captured.frame.captured_at,
+                );
+                let (state, f) = track.evaluate(Check::Motion);
+                if f.resets > resets {
+                    // Someone else (or a swapped picture) came into view:
+                    // samples of two people must never make one template set.
+                    resets = f.resets;
+                    live = false;
+                    if !samples.is_empty() {
+                        samples.clear();
+                        say(
+                            0,
+                            "starting again: one person only, facing the camera",
+                            true,
+                        );
+                    }
+                }
+                match state {
+                    State::Attack(failure) => {
+                        tracing::warn!(?failure, %subject, "enrollment: presentation attack suspected");
+                        return Err(ApiError::PresentationAttack(format!(
+                            "the face moved like a flat picture ({failure:?}); {subject} was not enrolled"
+                        )));
+                    }
+                    State::Live => live = true,
+                    State::Pending => {}
+                }
+                figures = Some(f);
+            }
+            let spaced =
+                last_sample.is_none_or(|t| captured.frame.captured_at >= t + SAMPLE_SPACING);
+            if is_usable
+                && spaced
+                && samples.len() < needed as usize
                 && let Some(face) = analysis.face
             {
                 samples.push((face.embedding, face.quality));
                 last_sample = Some(captured.frame.captured_at);
-                let hint = if samples.len() < needed as usize {
-                    "good: hold still"
-                } else {
-                    "done"
+                let hint = match (samples.len() < needed as usize, live) {
+                    (true, _) => "good: hold still",
+                    (false, true) => "done",
+                    (false, false) => "now turn your head slowly to one side",
                 };
-                emit(EnrollEvent::Progress {
-                    done: samples.len() as u32,
-                    needed,
-                    hint: hint.into(),
-                });
+                say(samples.len(), hint, true);
+                continue;
+            }
+            if samples.len() >= needed as usize {
+                say(
+                    samples.len(),
+                    "now turn your head slowly to one side",
+                    false,
+                );
                 continue;
             }
             let mut seen = Seen::default();
             seen.note(&analysis);
-            let hint = seen.hint.unwrap_or("look at the camera").to_owned();
-            // Only changes are signalled, not one signal per frame.
-            if hint != last_hint {
-                emit(EnrollEvent::Progress {
-                    done: samples.len() as u32,
-                    needed,
-                    hint: hint.clone(),
-                });
-                last_hint = hint;
-            }
+            say(
+                samples.len(),
+                seen.hint.unwrap_or("look at the camera"),
+                false,
+            );
         }
-        Ok(samples)
+        Ok(Collected {
+            samples,
+            liveness: figures,
+        })
     }
 
-    fn seal(
-        &mut self,
-        subject: &str,
-        samples: &[(Embedding, QualityReport)],
-    ) -> Result<usize, ApiError> {
+    fn seal(&mut self, subject: &str, collected: &Collected) -> Result<usize, ApiError> {
+        let samples = &collected.samples;
         let spec = self.decider.pipeline.embedder_spec().clone();
         let new = face_templates(&spec, samples);
         let qualities: Vec<_> = samples.iter().map(|(_, q)| q).collect();
@@ -145,6 +211,10 @@ impl Engine {
                 "modality": FACE, "model_id": spec.id, "model_sha256": spec.sha256,
                 "samples": samples.len(), "accepted": samples.len(), "quality": qualities,
                 "replace": true, "origin": "dbus camera enrollment",
+                "liveness": {
+                    "mode": self.config.liveness.mode.as_str(),
+                    "figures": collected.liveness,
+                },
             }),
         };
         let keys = &self.decider.keys;

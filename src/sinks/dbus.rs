@@ -31,6 +31,7 @@ pub enum Auth1Error {
     InvalidArgument(String),
     Disabled(String),
     ShuttingDown(String),
+    PresentationAttack(String),
     Internal(String),
 }
 
@@ -44,6 +45,7 @@ impl From<ApiError> for Auth1Error {
             ApiError::InvalidArgument(m) => Self::InvalidArgument(m),
             ApiError::Disabled(m) => Self::Disabled(m),
             ApiError::ShuttingDown(m) => Self::ShuttingDown(m),
+            ApiError::PresentationAttack(m) => Self::PresentationAttack(m),
             ApiError::Internal(m) => Self::Internal(m),
         }
     }
