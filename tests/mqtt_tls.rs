@@ -191,6 +191,9 @@ fn log_shows(daemon: &Daemon, what: &str, timeout: Duration) -> bool {
     false
 }
 
+/// The camera plays a still photo, which cannot show a live head: liveness
+/// is off because this test is about the transport (tests/liveness_daemon.rs
+/// covers liveness).
 fn config(f: &Fixture, name: &str, port: u16, tls: &str) -> PathBuf {
     f.write_config(
         name,
@@ -198,7 +201,8 @@ fn config(f: &Fixture, name: &str, port: u16, tls: &str) -> PathBuf {
             "device_id = \"{DEVICE}\"\n\
              [camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 10.0\n\
              [mqtt]\nenabled = true\nhost = \"127.0.0.1\"\nport = {port}\nreconnect_max_ms = 500\n\
-             [mqtt.tls]\n{tls}",
+             [mqtt.tls]\n{tls}\n\
+             [liveness]\nmode = \"off\"\n",
             f.camera.display()
         ),
     )
