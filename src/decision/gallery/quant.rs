@@ -94,18 +94,13 @@ impl Quantised {
         let mut params = Vec::with_capacity(2 * n);
         let (mut max_norm, mut max_err) = (0.0f64, 0.0f64);
         for x in matrix.chunks_exact(dim) {
-            let top = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let scale = top / ROW_MAX as f32;
             let start = codes.len();
-            codes.extend(x.iter().map(|&v| quantise(v, scale, ROW_MAX) as i8));
-            let err = norm_up(
-                x.iter()
-                    .zip(&codes[start..])
-                    .map(|(&v, &q)| f64::from(v) - f64::from(scale) * f64::from(q)),
-            );
-            let err = round_up_f32(err);
+            // In range: |code| ≤ ROW_MAX.
+            let scale = quantise_into(x, ROW_MAX, &mut codes, |c| c as i8);
+            let q = &codes[start..];
+            let err = round_up_f32(residual_norm_up(x, scale, q));
             params.extend([scale, err]);
-            max_norm = max_norm.max(norm_up(x.iter().map(|&v| f64::from(v))));
+            max_norm = max_norm.max(residual_norm_up(x, 0.0, q));
             max_err = max_err.max(f64::from(err));
         }
         if max_norm > MAX_NORM {
@@ -161,27 +156,18 @@ impl Quantised {
         if p.len() != self.dim || p.iter().any(|x| !x.is_finite()) {
             return None;
         }
-        let norm = norm_up(p.iter().map(|&v| f64::from(v)));
+        let mut codes: Zeroizing<Vec<i16>> = Zeroizing::new(Vec::with_capacity(p.len()));
+        // In range: |code| ≤ probe_max ≤ i16::MAX.
+        let scale = quantise_into(p, self.probe_max, &mut codes, |c| c as i16);
+        let norm = residual_norm_up(p, 0.0, &codes);
         if norm > MAX_NORM {
             return None;
         }
-        let top = p.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let scale = top / self.probe_max as f32;
-        let codes: Zeroizing<Vec<i16>> = Zeroizing::new(
-            p.iter()
-                .map(|&v| quantise(v, scale, self.probe_max) as i16)
-                .collect(),
-        );
-        let err = norm_up(
-            p.iter()
-                .zip(codes.iter())
-                .map(|(&v, &u)| f64::from(v) - f64::from(scale) * f64::from(u)),
-        );
         Some(QuantProbe {
-            codes,
             scale: f64::from(scale),
             norm,
-            err,
+            err: residual_norm_up(p, scale, &codes),
+            codes,
         })
     }
 
@@ -268,15 +254,44 @@ fn interval(q: i32, s: f32, e: f32, t: f64, p_norm: f64, c: f64) -> (f64, f64) {
     (f64::from(s) * t * f64::from(q), f64::from(e) * p_norm + c)
 }
 
-/// `round(v / scale)` clamped to `±max`; any code is correct (the error is
-/// measured from the codes actually chosen), these are the tightest.
-fn quantise(v: f32, scale: f32, max: i32) -> i32 {
+/// Appends the codes of `v` (within `±max`, narrowed by `narrow`) to `out`
+/// and returns their scale `s` (`v ≈ s·code`, `s = max|v_i| / max`). Any
+/// codes would be correct — every bound is measured from the codes chosen
+/// — these are the nearest (up to f32 rounding), computed branch-free.
+fn quantise_into<T>(v: &[f32], max: i32, out: &mut Vec<T>, narrow: impl Fn(i32) -> T) -> f32 {
+    let scale = max_abs(v) / max as f32;
     if scale > 0.0 {
-        // Casts saturate and send NaN (0/0 cannot happen: scale > 0) to 0.
-        ((v / scale).round() as i32).clamp(-max, max)
+        let (inv, m) = (1.0 / scale, max as f32);
+        out.extend(v.iter().map(|&x| {
+            let y = (x * inv).clamp(-m, m);
+            // Half away from zero, then truncation (casts saturate and send
+            // NaN, from 0 × ∞ when `scale` is subnormal, to 0).
+            narrow((y + 0.5f32.copysign(y)) as i32)
+        }));
     } else {
-        0
+        out.extend(v.iter().map(|_| narrow(0)));
     }
+    scale
+}
+
+/// `max |v_i|` (0 for an empty slice), in lanes the vectoriser can use.
+fn max_abs(v: &[f32]) -> f32 {
+    const L: usize = 16;
+    let mut m = [0.0f32; L];
+    let chunks = v.chunks_exact(L);
+    let tail = chunks.remainder();
+    for x in chunks {
+        for i in 0..L {
+            let a = x[i].abs();
+            if a > m[i] {
+                m[i] = a;
+            }
+        }
+    }
+    tail.iter()
+        .map(|x| x.abs())
+        .chain(m)
+        .fold(0.0, |acc, a| if a > acc { a } else { acc })
 }
 
 /// i8 × i16 dot product into i32, written for the auto-vectoriser (no
@@ -301,9 +316,27 @@ pub(super) fn idot(q: &[i8], u: &[i16]) -> i32 {
     sum
 }
 
-/// An upper bound of the Euclidean norm of `v`.
-fn norm_up(v: impl Iterator<Item = f64>) -> f64 {
-    v.map(|d| d * d).sum::<f64>().sqrt() * (1.0 + NORM_MARGIN)
+/// An upper bound of `‖v − s·q‖` (of `‖v‖` when `s = 0`), in f64 where
+/// `s·q` is exact (24 × 16 bits) and the rest rounds within `NORM_MARGIN`.
+fn residual_norm_up<Q: Copy + Into<f64>>(v: &[f32], s: f32, q: &[Q]) -> f64 {
+    const L: usize = 8;
+    let s = f64::from(s);
+    let residual = |x: f32, c: Q| f64::from(x) - s * c.into();
+    let mut acc = [0.0f64; L];
+    let (vc, qc) = (v.chunks_exact(L), q.chunks_exact(L));
+    let (vr, qr) = (vc.remainder(), qc.remainder());
+    for (x, c) in vc.zip(qc) {
+        for i in 0..L {
+            let d = residual(x[i], c[i]);
+            acc[i] += d * d;
+        }
+    }
+    let tail: f64 = vr
+        .iter()
+        .zip(qr)
+        .map(|(&x, &c)| residual(x, c).powi(2))
+        .sum();
+    (acc.iter().sum::<f64>() + tail).sqrt() * (1.0 + NORM_MARGIN)
 }
 
 /// The smallest f32 ≥ `v` (`v` finite, ≥ 0, within f32 range).
