@@ -204,7 +204,7 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         .save(camera_dir.join("frame.png"))
         .context("writing the camera frame")?;
 
-    let (host, port, _private_broker) = match &args.broker {
+    let (host, port, private_broker) = match &args.broker {
         Some(b) => {
             let (host, port) = parse_broker(b)?;
             (host, port, None)
@@ -266,6 +266,7 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         warmup: args.warmup,
         verdict_timeout: Duration::from_secs(10),
         ready_timeout: Duration::from_secs(120),
+        max_pause: Duration::try_from_secs_f64(1.0 / args.fps).unwrap_or_default(),
     };
     let bar = counter(args.requests as u64, "verify requests", global.json);
     let measured = run_requests(&target, &plan, &marks, &|| !daemon.is_finished(), &|| {
@@ -285,7 +286,7 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
     add_pipeline_times(&Store::open(&state_dir)?, &mut samples)
         .context("reading the pipeline timings from the audit log")?;
 
-    let broker = match _private_broker {
+    let broker = match private_broker {
         Some(_) => format!("{host}:{port} (private mosquitto)"),
         None => format!("{host}:{port}"),
     };
@@ -373,13 +374,13 @@ fn daemon_config(
 
 /// Segments with p50 bars and p99 whiskers, then the two end-to-end figures.
 fn plot_daemon(path: &Path, r: &DaemonBenchReport) -> anyhow::Result<()> {
-    let mut names: Vec<&str> = r.breakdown.iter().map(|s| s.name).collect();
+    let mut names: Vec<&str> = r.breakdown.iter().map(|s| short_label(s.name)).collect();
     let mut points: Vec<(f64, f64)> = r
         .breakdown
         .iter()
         .map(|s| (s.stats.p50_ms, s.stats.p99_ms))
         .collect();
-    names.extend(["frame_to_bus", "request_to_verdict"]);
+    names.extend(["FRAME→BUS", "request→verdict"]);
     points.extend([
         (r.frame_to_bus.p50_ms, r.frame_to_bus.p99_ms),
         (r.request_to_verdict.p50_ms, r.request_to_verdict.p99_ms),
@@ -401,6 +402,18 @@ fn plot_daemon(path: &Path, r: &DaemonBenchReport) -> anyhow::Result<()> {
         }],
     )?;
     Ok(())
+}
+
+/// Axis labels short enough not to run into each other.
+fn short_label(segment: &str) -> &str {
+    match segment {
+        "request_to_frame" => "request→frame",
+        "engine_other" => "engine rest",
+        "sink_to_socket" => "sink→socket",
+        "sink_to_disk" => "queue fsync",
+        "broker_to_subscriber" => "broker→bench",
+        other => other,
+    }
 }
 
 fn finite(x: f64) -> f64 {

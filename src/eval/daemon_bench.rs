@@ -182,6 +182,10 @@ pub struct Plan {
     pub verdict_timeout: Duration,
     /// Longest wait for the daemon to come on the bus.
     pub ready_timeout: Duration,
+    /// A random pause of up to this before each request (one frame period),
+    /// so requests fall at random phases of the camera's frame clock as a
+    /// person's would, not locked to it by the previous verdict.
+    pub max_pause: Duration,
 }
 
 /// One verdict, measured. All times in milliseconds on one clock.
@@ -233,8 +237,15 @@ pub fn run_requests(
         client.wait_online(plan.ready_timeout, daemon_alive).await?;
         let tag = random_tag()?;
         let mut samples = Vec::with_capacity(plan.requests);
+        let random = SystemRandom::new();
         for i in 0..plan.warmup + plan.requests {
             let nonce = format!("bench-{tag}-{i}");
+            let mut bytes = [0u8; 4];
+            random
+                .fill(&mut bytes)
+                .map_err(|_| DaemonBenchError::Random)?;
+            let fraction = f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX);
+            tokio::time::sleep(plan.max_pause.mul_f64(fraction)).await;
             let sample = client
                 .request(target, &nonce, plan.verdict_timeout, marks, daemon_alive)
                 .await?;

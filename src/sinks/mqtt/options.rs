@@ -27,9 +27,10 @@ pub(super) fn options(
     o.set_clean_start(true);
     o.set_connection_timeout(5);
     // A verdict is one small PUBLISH written right after a quiet spell (the
-    // pipeline run). With Nagle's algorithm on, it waits in the kernel until
-    // the broker ACKs the previous small segment (the PUBACK for the
-    // request), which a delayed ACK holds back up to 40 ms.
+    // pipeline run). With Nagle's algorithm on, it may wait in the kernel
+    // until the broker ACKs the previous small segment (the PUBACK for the
+    // request), which a delayed ACK can hold back for tens of milliseconds
+    // on a real network (not seen on loopback).
     let mut network = NetworkOptions::new();
     network.set_tcp_nodelay(true);
     network.set_connection_timeout(5);
