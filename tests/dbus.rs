@@ -10,36 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use support::auth1::connect;
 use support::{Daemon, DbusDaemon, Fixture, claims, samples, tool};
-
-#[zbus::proxy(
-    interface = "org.edgeid.Auth1",
-    default_service = "org.edgeid.Auth1",
-    default_path = "/org/edgeid/Auth1"
-)]
-trait Auth1 {
-    fn verify(&self, subject: &str, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
-    fn identify(&self, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
-    fn enroll_start(&self, subject: &str, modalities: &[&str]) -> zbus::Result<()>;
-    fn revoke(&self, subject: &str) -> zbus::Result<()>;
-    fn list_subjects(&self) -> zbus::Result<Vec<String>>;
-    #[zbus(signal)]
-    fn enroll_progress(
-        &self,
-        subject: &str,
-        done: u32,
-        needed: u32,
-        hint: &str,
-    ) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn enroll_done(&self, subject: &str, result: &str) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn device_key(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn version(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn models(&self) -> zbus::Result<Vec<String>>;
-}
 
 fn gdbus(address: &str, as_nobody: bool, method: &str, args: &[&str]) -> (bool, String, String) {
     let mut cmd = if as_nobody {
@@ -192,12 +164,7 @@ fn auth1_on_a_private_bus() {
     // zbus client: properties, ListSubjects, EnrollStart with its signals.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let conn = zbus::connection::Builder::address(bus.address.as_str())
-            .expect("address")
-            .build()
-            .await
-            .expect("connect");
-        let proxy = Auth1Proxy::new(&conn).await.expect("proxy");
+        let proxy = connect(&bus).await;
         let jwk: serde_json::Value =
             serde_json::from_str(&proxy.device_key().await.expect("DeviceKey")).expect("JWK");
         assert_eq!(jwk["kty"], "OKP");

@@ -13,19 +13,8 @@ mod support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use support::auth1::connect;
 use support::{Daemon, DbusDaemon, Fixture, samples, tool};
-
-#[zbus::proxy(
-    interface = "org.edgeid.Auth1",
-    default_service = "org.edgeid.Auth1",
-    default_path = "/org/edgeid/Auth1"
-)]
-trait Auth1 {
-    fn enroll_start(&self, subject: &str, modalities: &[&str]) -> zbus::Result<()>;
-    fn list_subjects(&self) -> zbus::Result<Vec<String>>;
-    #[zbus(signal)]
-    fn enroll_done(&self, subject: &str, result: &str) -> zbus::Result<()>;
-}
 
 /// Starts a daemon on a private bus, enrolls `subject` from its camera and
 /// returns the EnrollDone result and the subjects afterwards.
@@ -44,12 +33,7 @@ fn enroll(f: &Fixture, subject: &str, fps: f64, timeout_ms: u32) -> (String, Vec
     let mut daemon = Daemon::start(f, &config, &[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let out = rt.block_on(async {
-        let conn = zbus::connection::Builder::address(bus.address.as_str())
-            .expect("address")
-            .build()
-            .await
-            .expect("connect");
-        let proxy = Auth1Proxy::new(&conn).await.expect("proxy");
+        let proxy = connect(&bus).await;
         let mut done = proxy.receive_enroll_done().await.expect("done stream");
         proxy
             .enroll_start(subject, &["face"])

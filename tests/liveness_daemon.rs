@@ -15,21 +15,8 @@ use std::time::{Duration, Instant};
 
 use edgeid::decision::liveness::{Check, LivenessPolicy, State, Track};
 use futures_util::StreamExt;
+use support::auth1::{Auth1Proxy, connect};
 use support::{Daemon, DbusDaemon, Fixture, claims, samples, tool};
-
-#[zbus::proxy(
-    interface = "org.edgeid.Auth1",
-    default_service = "org.edgeid.Auth1",
-    default_path = "/org/edgeid/Auth1"
-)]
-trait Auth1 {
-    fn verify(&self, subject: &str, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
-    fn identify(&self, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
-    #[zbus(signal)]
-    fn hint(&self, nonce: &str, hint: &str) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn verdict_issued(&self, verdict: &str) -> zbus::Result<()>;
-}
 
 /// One daemon at a time: the held-print test needs the engine to keep up
 /// with its camera, and the machine has two cores.
@@ -52,12 +39,7 @@ fn start(f: &Fixture, bus: &DbusDaemon, fps: f64, liveness: &str) -> (PathBuf, D
 }
 
 async fn proxy(bus: &DbusDaemon) -> Auth1Proxy<'static> {
-    let conn = zbus::connection::Builder::address(bus.address.as_str())
-        .expect("address")
-        .build()
-        .await
-        .expect("connect");
-    Auth1Proxy::new(&conn).await.expect("proxy")
+    connect(bus).await
 }
 
 /// The audit records of verify / identify decisions (after the daemon stopped).

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod auth1;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
