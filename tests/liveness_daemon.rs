@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use edgeid::decision::liveness::{Check, LivenessPolicy, State, Track};
 use futures_util::StreamExt;
-use support::auth1::{Auth1Proxy, connect};
+use support::auth1::connect;
 use support::{Daemon, DbusDaemon, Fixture, claims, samples, tool};
 
 /// One daemon at a time: the held-print test needs the engine to keep up
@@ -36,10 +36,6 @@ fn start(f: &Fixture, bus: &DbusDaemon, fps: f64, liveness: &str) -> (PathBuf, D
     );
     let daemon = Daemon::start(f, &config, &[]);
     (config, daemon)
-}
-
-async fn proxy(bus: &DbusDaemon) -> Auth1Proxy<'static> {
-    connect(bus).await
 }
 
 /// The audit records of verify / identify decisions (after the daemon stopped).
@@ -142,7 +138,7 @@ fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
     let (config, daemon) = start(&f, &bus, 10.0, "");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (verify, identify) = rt.block_on(async {
-        let p = proxy(&bus).await;
+        let p = connect(&bus).await;
         let v = p.verify("obama", "still-1", 3000).await.expect("Verify");
         let i = p.identify("still-2", 3000).await.expect("Identify");
         (v, i)
@@ -186,7 +182,7 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
     let (config, daemon) = start(&f, &bus, 5.0, "[liveness]\nmode = \"motion\"\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (verify, identify) = rt.block_on(async {
-        let p = proxy(&bus).await;
+        let p = connect(&bus).await;
         let v = p.verify("obama", "held-1", 30_000).await.expect("Verify");
         let i = p.identify("held-2", 30_000).await.expect("Identify");
         (v, i)
@@ -233,7 +229,7 @@ fn walk_up_mode_reports_a_moved_print_as_a_presentation_attack() {
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let c = rt.block_on(async {
-        let p = proxy(&bus).await;
+        let p = connect(&bus).await;
         let mut verdicts = p
             .receive_verdict_issued()
             .await
@@ -265,7 +261,7 @@ fn challenge_mode_announces_a_random_side_over_dbus() {
     let (config, daemon) = start(&f, &bus, 10.0, "[liveness]\nmode = \"challenge\"\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (hint, token) = rt.block_on(async {
-        let p = proxy(&bus).await;
+        let p = connect(&bus).await;
         let mut hints = p.receive_hint().await.expect("Hint stream");
         let token = p.verify("obama", "ch-1", 2500).await.expect("Verify");
         let signal = tokio::time::timeout(Duration::from_secs(5), hints.next())
@@ -318,7 +314,7 @@ fn liveness_off_accepts_a_still_photo_and_the_audit_says_it_was_off() {
     let (config, daemon) = start(&f, &bus, 10.0, "[liveness]\nmode = \"off\"\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let token = rt.block_on(async {
-        proxy(&bus)
+        connect(&bus)
             .await
             .verify("obama", "off-1", 10_000)
             .await
