@@ -13,11 +13,32 @@ use crate::infer::manifest::{InputSpec, Layout};
 #[inline]
 fn bilinear(src: &RgbImage, p: Point) -> [f32; 3] {
     let (w, h) = (src.width() as i64, src.height() as i64);
-    let x0 = p.x.floor();
-    let y0 = p.y.floor();
-    let (fx, fy) = (p.x - x0, p.y - y0);
-    let (x0, y0) = (x0 as i64, y0 as i64);
+    let (x0, y0) = (floor_i64(p.x), floor_i64(p.y));
+    let (fx, fy) = (p.x - x0 as f32, p.y - y0 as f32);
     let raw = src.as_raw();
+    let lerp2 = |p00: [f32; 3], p10: [f32; 3], p01: [f32; 3], p11: [f32; 3]| {
+        let mut out = [0.0f32; 3];
+        for c in 0..3 {
+            let top = p00[c] + (p10[c] - p00[c]) * fx;
+            let bottom = p01[c] + (p11[c] - p01[c]) * fx;
+            out[c] = top + (bottom - top) * fy;
+        }
+        out
+    };
+    // Nearly every sample lies inside: read its 2×2 block without a bounds
+    // test per pixel (this is the hottest loop outside the models).
+    if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+        let stride = w as usize * 3;
+        let i = y0 as usize * stride + x0 as usize * 3;
+        let (top, bottom) = (&raw[i..i + 6], &raw[i + stride..i + stride + 6]);
+        let rgb = |px: &[u8]| [px[0] as f32, px[1] as f32, px[2] as f32];
+        return lerp2(
+            rgb(&top[..3]),
+            rgb(&top[3..]),
+            rgb(&bottom[..3]),
+            rgb(&bottom[3..]),
+        );
+    }
     let px = |x: i64, y: i64| -> [f32; 3] {
         if x < 0 || y < 0 || x >= w || y >= h {
             return [0.0; 3];
@@ -25,19 +46,20 @@ fn bilinear(src: &RgbImage, p: Point) -> [f32; 3] {
         let i = ((y * w + x) * 3) as usize;
         [raw[i] as f32, raw[i + 1] as f32, raw[i + 2] as f32]
     };
-    let (p00, p10, p01, p11) = (
+    lerp2(
         px(x0, y0),
         px(x0 + 1, y0),
         px(x0, y0 + 1),
         px(x0 + 1, y0 + 1),
-    );
-    let mut out = [0.0f32; 3];
-    for c in 0..3 {
-        let top = p00[c] + (p10[c] - p00[c]) * fx;
-        let bottom = p01[c] + (p11[c] - p01[c]) * fx;
-        out[c] = top + (bottom - top) * fy;
-    }
-    out
+    )
+}
+
+/// `v.floor() as i64` without the libm call that baseline x86-64 (no
+/// SSE4.1 `roundps`) makes for `floor`; identical for every finite `v`.
+#[inline]
+fn floor_i64(v: f32) -> i64 {
+    let t = v as i64;
+    if (t as f32) > v { t - 1 } else { t }
 }
 
 /// Warps `src` into a `width`×`height` RGB buffer (f32, 0..255, row-major,
@@ -218,6 +240,23 @@ pub fn to_rgb_image(rgb: &[f32], width: u32, height: u32) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floor_matches_the_library_floor() {
+        for v in [-2.5f32, -1.0, -0.25, -0.0, 0.0, 0.75, 1.0, 3.999, 1e7, -1e7] {
+            assert_eq!(floor_i64(v), v.floor() as i64, "{v}");
+        }
+    }
+
+    #[test]
+    fn samples_at_the_border_read_black_outside() {
+        let img = RgbImage::from_pixel(4, 4, image::Rgb([200, 100, 50]));
+        // Half a pixel beyond the right edge: half image, half black.
+        let s = bilinear(&img, Point::new(3.5, 1.0));
+        assert_eq!(s, [100.0, 50.0, 25.0]);
+        let inside = bilinear(&img, Point::new(2.5, 2.5));
+        assert_eq!(inside, [200.0, 100.0, 50.0]);
+    }
 
     #[test]
     fn identity_warp_reproduces_the_image() {
