@@ -178,15 +178,28 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
     let f = Fixture::new(&samples, &[]);
     held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
     let bus = DbusDaemon::start(f.tmp.path());
-    // A frame every 200 ms: the engine analyses each one in turn.
-    let (config, daemon) = start(&f, &bus, 5.0, "[liveness]\nmode = \"motion\"\n");
+    // A frame every 200 ms: the engine analyses each one in turn. One failed
+    // attempt locks the subject, so the attack must count as one.
+    let (config, daemon) = start(
+        &f,
+        &bus,
+        5.0,
+        "[liveness]\nmode = \"motion\"\n[lockout]\nmax_failures = 1\nwindow_secs = 600\n",
+    );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (verify, identify) = rt.block_on(async {
+    let (verify, identify, retry) = rt.block_on(async {
         let p = connect(&bus).await;
         let v = p.verify("obama", "held-1", 30_000).await.expect("Verify");
         let i = p.identify("held-2", 30_000).await.expect("Identify");
-        (v, i)
+        let r = p.verify("obama", "held-3", 30_000).await.expect("Verify");
+        (v, i, r)
     });
+    let c = claims(&retry);
+    assert_eq!(
+        c["reason"].as_str(),
+        Some("locked_out"),
+        "a presentation attack must count toward lockout: {c}"
+    );
     for token in [&verify, &identify] {
         let c = claims(token);
         assert_eq!(
@@ -197,7 +210,15 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
         );
     }
     stop(daemon);
-    for r in decisions(&f, &config) {
+    let (locked, attacks): (Vec<_>, Vec<_>) = decisions(&f, &config)
+        .into_iter()
+        .partition(|r| r["reason"] == "locked_out");
+    assert_eq!(
+        (locked.len(), attacks.len()),
+        (1, 2),
+        "{locked:?} {attacks:?}"
+    );
+    for r in attacks {
         let l = &r["detail"]["liveness"];
         eprintln!(
             "{} after {} frames: {l}",

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use edgeid::config::Config;
 use edgeid::decision::enrolment::face_templates;
-use edgeid::decision::lockout::{LockState, Lockout};
+use edgeid::decision::lockout::{self, LockState, Lockout};
 use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
 use edgeid::decision::{
     Gallery, Mode, OperatingPoint, Outcome, Reason, Threshold, verify as decide,
@@ -291,9 +291,8 @@ pub fn decide(
             extra["quality"] = serde_json::json!(f.quality);
         }
         if let Some(subject) = req.subject
-            && matches!(outcome.reason, Reason::Match | Reason::NoMatch)
+            && let Some(accepted) = lockout::attempt(outcome.reason)
         {
-            let accepted = outcome.reason == Reason::Match;
             if let LockState::Locked { until_ms, failures } =
                 lockout.record(store, subject, accepted, unix_now_ms())?
             {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::decision::liveness::{Figures, LivenessMode};
-use crate::decision::lockout::{LockState, Lockout};
+use crate::decision::lockout::{self, LockState, Lockout};
 use crate::decision::threshold::DEFAULT_OPERATING_POINT;
 use crate::decision::verify as rules;
 use crate::decision::{Gallery, Mode, OperatingPoint, Outcome, Reason, Threshold};
@@ -176,9 +176,8 @@ impl Decider {
         } = decided;
         if let Some(subject) = outcome.subject.as_deref()
             && outcome.mode == Mode::Verify
-            && matches!(outcome.reason, Reason::Match | Reason::NoMatch)
+            && let Some(accepted) = lockout::attempt(outcome.reason)
         {
-            let accepted = outcome.reason == Reason::Match;
             let state = self
                 .lockout
                 .record(&mut self.store, subject, accepted, unix_now_ms())

@@ -5,8 +5,22 @@
 
 use serde::Serialize;
 
+use super::Reason;
 use crate::config::LockoutConfig;
 use crate::store::{Store, StoreError, lockout as records};
+
+/// What a 1:1 result tells the lockout: `Some(true)` for a match (clears
+/// the count), `Some(false)` for a failed attempt, `None` when it says
+/// nothing about the claimant (no face, poor quality, timeout). A
+/// presentation attack is a failed attempt: whoever keeps presenting
+/// prints or screens must not get unlimited tries.
+pub fn attempt(reason: Reason) -> Option<bool> {
+    match reason {
+        Reason::Match => Some(true),
+        Reason::NoMatch | Reason::PresentationAttack => Some(false),
+        _ => None,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
