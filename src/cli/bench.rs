@@ -192,7 +192,13 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         let mut store = Store::create(&state_dir)?;
         let ring = keys::init(&mut store, &kek, &device_id, false)?;
         let pipeline = load_pipeline(global)?;
-        let enrolled = flow::enroll(&mut store, &ring, &pipeline, SUBJECT, &enrol, false, true)
+        let request = flow::EnrollRequest {
+            subject: SUBJECT,
+            files: &enrol,
+            replace: false,
+            pad: None,
+        };
+        let enrolled = flow::enroll(&mut store, &ring, &pipeline, &request, true)
             .context("enrolling the bench subject")?;
         tracing::info!(accepted = enrolled.accepted, "bench subject enrolled");
         (ring.public_key(), ring.kid.clone())

@@ -20,6 +20,7 @@ use edgeid::verdict::{Jwk, jws};
 use super::GlobalArgs;
 use super::flow::{self, DecisionReport, EnrollReport, PhotoReport, Request};
 use super::output::emit;
+use super::pad::PadCheck;
 use super::state::PipelineCell;
 
 pub const SAMPLES_ENV: &str = "EDGEID_SAMPLES_DIR";
@@ -140,7 +141,19 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<()> {
 
     let t = Instant::now();
     let files = [samples.join("obama.jpg"), samples.join("obama3.jpg")];
-    let enroll = flow::enroll(&mut store, &ring, cell.get()?, "obama", &files, false, true)?;
+    let pad = PadCheck::open(global, None, None)?;
+    let enroll = flow::enroll(
+        &mut store,
+        &ring,
+        cell.get()?,
+        &flow::EnrollRequest {
+            subject: "obama",
+            files: &files,
+            replace: false,
+            pad: pad.as_ref(),
+        },
+        true,
+    )?;
     let enroll_ms = t.elapsed().as_secs_f64() * 1e3;
 
     let mut shown = Vec::new();
@@ -233,6 +246,15 @@ fn print_human(r: &DemoReport, keep: bool) {
             p.faces_detected
         );
         println!("     {}", stages(p));
+    }
+    match &r.enroll.presentation_attack_check {
+        Some(pad) => println!(
+            "   presentation-attack check: {} (live score >= {})",
+            pad.model_id, pad.threshold
+        ),
+        None => println!(
+            "   presentation-attack check on photos: none (no passive PAD model ships); liveness is checked on the camera"
+        ),
     }
     for (label, v) in [("genuine", &r.genuine), ("impostor", &r.impostor)] {
         let o = &v.report.outcome;

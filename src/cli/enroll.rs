@@ -1,5 +1,6 @@
-//! `edgeid enroll --subject ID FILE...`: only photos that pass the face and
-//! quality checks become templates; each rejected one is named with why.
+//! `edgeid enroll --subject ID FILE...`: only photos that pass the face,
+//! quality and (when a PAD model is available) presentation-attack checks
+//! become templates; each rejected one is named with why.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use clap::Args;
 use super::GlobalArgs;
 use super::flow;
 use super::output::emit;
+use super::pad::PadCheck;
 use super::state::{PipelineCell, load_config, open_unlocked};
 
 #[derive(Debug, Args)]
@@ -18,6 +20,14 @@ pub struct EnrollArgs {
     /// Replace the subject's existing templates (e.g. after a model change).
     #[arg(long)]
     pub replace: bool,
+    /// Passive presentation-attack model every photo must pass (a `face_pad`
+    /// id from `edgeid models list`; default: the shipped one, if any).
+    #[arg(long)]
+    pub pad_model: Option<String>,
+    /// Live score a photo must reach (default: the model's measured `eer`
+    /// threshold from the manifest).
+    #[arg(long)]
+    pub pad_threshold: Option<f32>,
     /// Photos of the subject (JPEG or PNG).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -26,15 +36,19 @@ pub struct EnrollArgs {
 pub fn run(global: &GlobalArgs, args: EnrollArgs) -> anyhow::Result<()> {
     let config = load_config(global)?;
     let (mut store, keys) = open_unlocked(global, &config)?;
+    let pad = PadCheck::open(global, args.pad_model.as_deref(), args.pad_threshold)?;
     let mut cell = PipelineCell::new(global);
     let pipeline = cell.get()?;
     let report = flow::enroll(
         &mut store,
         &keys,
         pipeline,
-        &args.subject,
-        &args.files,
-        args.replace,
+        &flow::EnrollRequest {
+            subject: &args.subject,
+            files: &args.files,
+            replace: args.replace,
+            pad: pad.as_ref(),
+        },
         global.json,
     )?;
     emit(global.json, &report, |r| {
@@ -46,5 +60,14 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> anyhow::Result<()> {
             r.model_id,
             r.template_rows
         );
+        match &r.presentation_attack_check {
+            Some(pad) => println!(
+                "presentation-attack check: {} (live score >= {})",
+                pad.model_id, pad.threshold
+            ),
+            None => println!(
+                "presentation-attack check: none (no passive PAD model ships; enrol from photos only under supervision)"
+            ),
+        }
     })
 }

@@ -14,13 +14,13 @@ use edgeid::eval::pad::{
     read_pad_dataset, score_all,
 };
 use edgeid::eval::plot::{Series, roc_chart, score_histogram};
-use edgeid::infer::{Manifest, ModelRole, default_backend};
 use edgeid::pipeline::PipelineConfig;
 use edgeid::vision::align::Alignment;
-use edgeid::vision::pad::{PAD_CROP_SCALE, PadScorer};
+use edgeid::vision::pad::PAD_CROP_SCALE;
 
 use super::GlobalArgs;
 use super::output::emit;
+use super::pad::{load_scorer, open_manifest, pad_model_ids};
 use super::pipeline::load_pipeline_with;
 use super::progress::counter;
 
@@ -210,33 +210,13 @@ fn plot_faces(plot: &Path, report: &FaceEvalReport) -> anyhow::Result<()> {
 
 fn pad(global: &GlobalArgs, args: PadArgs) -> anyhow::Result<()> {
     let samples = read_pad_dataset(&args.dataset)?;
-    let dir = global.models_dir();
-    let manifest =
-        Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
-    let backend = default_backend();
-    let scorer = match &args.model {
-        Some(id) => {
-            let spec = manifest
-                .models()
-                .iter()
-                .find(|m| &m.id == id)
-                .with_context(|| {
-                    format!(
-                        "no model {id:?} in {}; face_pad models: {}",
-                        dir.display(),
-                        pad_model_ids(&manifest)
-                    )
-                })?;
-            PadScorer::load(&manifest, backend.as_ref(), spec)
-                .with_context(|| format!("loading the PAD model {id}"))?
-        }
-        None => PadScorer::load_default(&manifest, backend.as_ref()).with_context(|| {
-            format!(
-                "no shipped face_pad model; pass --model with one of: {} (`edgeid models list`)",
-                pad_model_ids(&manifest)
-            )
-        })?,
-    };
+    let manifest = open_manifest(global)?;
+    let scorer = load_scorer(&manifest, args.model.as_deref())?.with_context(|| {
+        format!(
+            "no shipped face_pad model; pass --model with one of: {} (`edgeid models list`)",
+            pad_model_ids(&manifest)
+        )
+    })?;
     let pipeline = load_pipeline_with(global, PipelineConfig::default())?;
     let bar = counter(samples.len() as u64, "images", global.json);
     let results = score_all(&pipeline, &scorer, &samples, args.threads, &|| bar.inc(1));
@@ -380,21 +360,6 @@ fn pad(global: &GlobalArgs, args: PadArgs) -> anyhow::Result<()> {
         );
     })?;
     Ok(())
-}
-
-/// The face_pad model ids of the manifest, for error messages.
-fn pad_model_ids(manifest: &Manifest) -> String {
-    let ids: Vec<&str> = manifest
-        .models()
-        .iter()
-        .filter(|m| m.role == ModelRole::FacePad)
-        .map(|m| m.id.as_str())
-        .collect();
-    if ids.is_empty() {
-        "(none in the manifest)".into()
-    } else {
-        ids.join(", ")
-    }
 }
 
 fn parse_alignment(s: &str) -> Result<Alignment, String> {

@@ -23,6 +23,7 @@ use edgeid::store::{KeyRing, Store, unix_now_ms};
 use edgeid::verdict::{IssueRequest, Issued, issue};
 use edgeid::vision::quality::QualityReport;
 
+use super::pad::{PadCheck, PadCheckInfo};
 use super::progress::counter;
 use super::state::PipelineCell;
 
@@ -38,17 +39,32 @@ pub struct PhotoReport {
     pub decode_ms: f64,
     /// Why the photo was not usable, if it was not.
     pub rejected: Option<Reason>,
+    /// The passive PAD model's live score, when one was applied.
+    pub pad_score: Option<f32>,
     pub hints: Vec<&'static str>,
 }
 
-fn analyse(pipeline: &FacePipeline, file: &Path) -> anyhow::Result<(PhotoReport, FrameAnalysis)> {
+fn analyse(
+    pipeline: &FacePipeline,
+    file: &Path,
+    pad: Option<&PadCheck>,
+) -> anyhow::Result<(PhotoReport, FrameAnalysis)> {
     let t = Instant::now();
     let image = load_image(file)?;
     let decode_ms = t.elapsed().as_secs_f64() * 1e3;
     let analysis = pipeline
         .analyse(&image)
         .with_context(|| format!("analysing {}", file.display()))?;
-    let rejected = decide::select_face(std::slice::from_ref(&analysis)).err();
+    let mut rejected = decide::select_face(std::slice::from_ref(&analysis)).err();
+    // Only a face that is otherwise usable is worth a PAD score.
+    let mut pad_score = None;
+    if let (None, Some(check), Some(face)) = (rejected, pad, analysis.face.as_ref()) {
+        let (score, live) = check.judge(&image, &face.detection)?;
+        pad_score = Some(score);
+        if !live {
+            rejected = Some(Reason::PresentationAttack);
+        }
+    }
     let hints = analysis
         .face
         .as_ref()
@@ -62,6 +78,7 @@ fn analyse(pipeline: &FacePipeline, file: &Path) -> anyhow::Result<(PhotoReport,
             timings: analysis.timings,
             decode_ms,
             rejected,
+            pad_score,
             hints,
         },
         analysis,
@@ -75,18 +92,33 @@ pub struct EnrollReport {
     pub accepted: usize,
     pub template_rows: Vec<i64>,
     pub photos: Vec<PhotoReport>,
-    pub presentation_attack_check: &'static str,
+    /// The passive PAD check applied to every photo; `None` when no PAD
+    /// model ships and none was named.
+    pub presentation_attack_check: Option<PadCheckInfo>,
+}
+
+/// What to enrol: the subject, the photos, and the PAD check to apply.
+pub struct EnrollRequest<'a> {
+    pub subject: &'a str,
+    pub files: &'a [PathBuf],
+    /// Replace the subject's templates instead of refusing.
+    pub replace: bool,
+    pub pad: Option<&'a PadCheck>,
 }
 
 pub fn enroll(
     store: &mut Store,
     keys: &KeyRing,
     pipeline: &FacePipeline,
-    subject: &str,
-    files: &[PathBuf],
-    replace: bool,
+    req: &EnrollRequest<'_>,
     quiet: bool,
 ) -> anyhow::Result<EnrollReport> {
+    let EnrollRequest {
+        subject,
+        files,
+        replace,
+        pad,
+    } = *req;
     edgeid::store::validate_subject(subject)?;
     if !replace && templates::subject_exists(store, subject)? {
         anyhow::bail!(edgeid::store::StoreError::SubjectExists(subject.to_owned()));
@@ -96,7 +128,7 @@ pub fn enroll(
     let mut photos = Vec::new();
     let mut vectors = Vec::new();
     for file in files {
-        let (report, analysis) = analyse(pipeline, file)?;
+        let (report, analysis) = analyse(pipeline, file, pad)?;
         if let (None, Some(face)) = (report.rejected, analysis.face) {
             vectors.push((face.embedding, face.quality));
         } else if !quiet {
@@ -105,11 +137,7 @@ pub fn enroll(
                     "{}: not used ({}){}",
                     file.display(),
                     report.rejected.map_or("?", |r| r.as_str()),
-                    if report.hints.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", report.hints.join(", "))
-                    }
+                    rejection_detail(&report)
                 )
             });
         }
@@ -117,9 +145,15 @@ pub fn enroll(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let pad_info = pad.map(PadCheck::info);
     if vectors.is_empty() {
+        let checks = if pad.is_some() {
+            "face, quality and presentation-attack"
+        } else {
+            "face and quality"
+        };
         anyhow::bail!(
-            "no photo of {subject} passed the face and quality checks: nothing was enrolled; use clear, frontal, well-lit photos"
+            "no photo of {subject} passed the {checks} checks: nothing was enrolled; use clear, frontal, well-lit photos of the person themselves"
         );
     }
     let new = face_templates(spec, &vectors);
@@ -129,9 +163,10 @@ pub fn enroll(
         .enumerate()
         .filter_map(|(i, p)| {
             p.rejected
-                .map(|r| serde_json::json!({"sample": i, "reason": r}))
+                .map(|r| serde_json::json!({"sample": i, "reason": r, "pad_score": p.pad_score}))
         })
         .collect();
+    let pad_scores: Vec<_> = photos.iter().map(|p| p.pad_score).collect();
     let event = Event {
         event: "enroll",
         subject: Some(subject),
@@ -140,7 +175,14 @@ pub fn enroll(
         detail: serde_json::json!({
             "modality": FACE, "model_id": spec.id, "model_sha256": spec.sha256,
             "samples": files.len(), "accepted": vectors.len(), "rejected": rejected,
-            "quality": qualities, "replace": replace, "presentation_attack_check": "not_available",
+            "quality": qualities, "replace": replace,
+            // No passive PAD model carried signal on real photos (DESIGN.md),
+            // so none ships; the active challenge needs a camera, not photos.
+            "presentation_attack_check": pad_info.as_ref().map_or(
+                serde_json::json!("not_available"),
+                |info| serde_json::json!(info),
+            ),
+            "pad_scores": pad_info.as_ref().map(|_| pad_scores),
         }),
     };
     let rows = templates::enroll(store, &keys.dek, subject, &new, replace, Some(&event))?;
@@ -150,10 +192,24 @@ pub fn enroll(
         accepted: rows.len(),
         template_rows: rows,
         photos,
-        // No passive PAD model carried signal on real photos (DESIGN.md);
-        // the active challenge needs a camera, not photos.
-        presentation_attack_check: "not available for still photos",
+        presentation_attack_check: pad_info,
     })
+}
+
+/// The part of a rejection line after the reason: the PAD score against
+/// its threshold, or the quality hints.
+fn rejection_detail(report: &PhotoReport) -> String {
+    if report.rejected == Some(Reason::PresentationAttack) {
+        return report
+            .pad_score
+            .map(|s| format!(": live score {s:.3} below the PAD threshold"))
+            .unwrap_or_default();
+    }
+    if report.hints.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", report.hints.join(", "))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -273,7 +329,7 @@ pub fn decide(
         }
         let mut frames = Vec::with_capacity(req.files.len());
         for file in req.files {
-            let (report, analysis) = analyse(pipeline, file)?;
+            let (report, analysis) = analyse(pipeline, file, None)?;
             photos.push(report);
             frames.push(analysis);
         }

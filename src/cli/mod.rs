@@ -12,6 +12,7 @@ mod flow;
 mod keys;
 mod models;
 mod output;
+mod pad;
 mod pipeline;
 mod progress;
 mod run;

@@ -1,0 +1,122 @@
+//! The passive presentation-attack check on photos: which `face_pad` model
+//! a verb uses (`--pad-model`, else the manifest's shipped one) and at what
+//! threshold. Shared by `edgeid enroll` and `edgeid eval pad`.
+
+use anyhow::Context;
+use image::RgbImage;
+use serde::Serialize;
+
+use edgeid::decision::{OperatingPoint, Threshold};
+use edgeid::eval::pad::PAD_OPERATING_POINT;
+use edgeid::infer::{InferError, Manifest, ModelRole, default_backend};
+use edgeid::vision::detect::Detection;
+use edgeid::vision::pad::PadScorer;
+
+use super::GlobalArgs;
+
+/// Opens the models directory's manifest.
+pub fn open_manifest(global: &GlobalArgs) -> anyhow::Result<Manifest> {
+    let dir = global.models_dir();
+    Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))
+}
+
+/// The `face_pad` model named `id`, or the shipped default when `id` is
+/// `None`; `Ok(None)` only when no id was given and none ships.
+pub fn load_scorer(manifest: &Manifest, id: Option<&str>) -> anyhow::Result<Option<PadScorer>> {
+    let spec = match id {
+        Some(id) => manifest.by_id(id, ModelRole::FacePad).with_context(|| {
+            format!(
+                "no face_pad model {id:?}; face_pad models: {}",
+                pad_model_ids(manifest)
+            )
+        })?,
+        None => match manifest.by_role(ModelRole::FacePad) {
+            Ok(spec) => spec,
+            Err(InferError::NoModelForRole(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let backend = default_backend();
+    let scorer = PadScorer::load(manifest, backend.as_ref(), spec)
+        .with_context(|| format!("loading the PAD model {}", spec.id))?;
+    Ok(Some(scorer))
+}
+
+/// The ids of every `face_pad` model in the manifest, for error messages.
+pub fn pad_model_ids(manifest: &Manifest) -> String {
+    let ids: Vec<&str> = manifest
+        .models()
+        .iter()
+        .filter(|m| m.role == ModelRole::FacePad)
+        .map(|m| m.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        "(none in the manifest)".into()
+    } else {
+        ids.join(", ")
+    }
+}
+
+/// A PAD model with the threshold a photo's live score must reach.
+pub struct PadCheck {
+    scorer: PadScorer,
+    threshold: Threshold,
+}
+
+/// What the check did, for reports and the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct PadCheckInfo {
+    pub model_id: String,
+    pub model_sha256: String,
+    pub threshold: f32,
+    pub threshold_source: String,
+}
+
+impl PadCheck {
+    /// The check to apply: `--pad-model` / `--pad-threshold` when given,
+    /// else the shipped model at its measured threshold; `None` when no
+    /// model was named and none ships.
+    pub fn open(
+        global: &GlobalArgs,
+        model: Option<&str>,
+        threshold: Option<f32>,
+    ) -> anyhow::Result<Option<Self>> {
+        let manifest = open_manifest(global)?;
+        let Some(scorer) = load_scorer(&manifest, model)? else {
+            if threshold.is_some() {
+                anyhow::bail!(
+                    "--pad-threshold needs a PAD model: no face_pad model ships; name one with --pad-model ({})",
+                    pad_model_ids(&manifest)
+                );
+            }
+            return Ok(None);
+        };
+        let threshold = Threshold::resolve(threshold, scorer.spec(), OperatingPoint(PAD_OPERATING_POINT))
+            .with_context(|| {
+                format!(
+                    "the manifest has no measured {PAD_OPERATING_POINT} threshold for {}: pass --pad-threshold (see `edgeid eval pad`)",
+                    scorer.model_id()
+                )
+            })?;
+        Ok(Some(Self { scorer, threshold }))
+    }
+
+    pub fn info(&self) -> PadCheckInfo {
+        let spec = self.scorer.spec();
+        PadCheckInfo {
+            model_id: spec.id.clone(),
+            model_sha256: spec.sha256.clone(),
+            threshold: self.threshold.value,
+            threshold_source: self.threshold.source.clone(),
+        }
+    }
+
+    /// The face's live score and whether it reaches the threshold.
+    pub fn judge(&self, image: &RgbImage, face: &Detection) -> anyhow::Result<(f32, bool)> {
+        let score = self
+            .scorer
+            .score(image, face)
+            .with_context(|| format!("scoring the face with {}", self.scorer.model_id()))?;
+        Ok((score, self.threshold.accepts(score)))
+    }
+}
