@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
             total.as_secs_f64() * 1e3 / runs as f64
         );
         let mut rows: Vec<_> = per_op.into_iter().collect();
-        rows.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.0));
         for (name, (d, n)) in rows.iter().take(8) {
             println!(
                 "  {:<24} {:>7.2} ms  ({} nodes)",
