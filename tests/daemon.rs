@@ -74,6 +74,22 @@ fn config_check_names_unknown_keys_and_accepts_the_example() {
     );
 
     let tmp = tempfile::tempdir().expect("tmp");
+    // What the daemon will do is printed, the security settings included.
+    let p = tmp.path().join("ok.toml");
+    std::fs::write(
+        &p,
+        "[liveness]\nmode = \"challenge\"\n[lockout]\nmax_failures = 3\nwindow_secs = 90\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(BIN)
+        .args(["--json", "config", "check", "--config"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["liveness"], "challenge", "{report}");
+    assert_eq!(report["lockout"], "3 failures in 90 s", "{report}");
+
     for (body, key) in [
         ("[mqtt]\nhostname = \"x\"\n", "hostname"),
         ("[camera]\nsource = \"folder\"\npth = \"/tmp\"\n", "pth"),

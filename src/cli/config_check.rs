@@ -29,6 +29,10 @@ struct Report {
     dbus: Option<String>,
     identify_enabled: bool,
     walk_up: bool,
+    /// `[liveness] mode`: what the daemon must see before scoring a face.
+    liveness: &'static str,
+    /// `[lockout]`: failed attempts allowed per window.
+    lockout: String,
 }
 
 pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
@@ -64,6 +68,11 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
         dbus: config.dbus.enabled.then(|| config.dbus.bus.clone()),
         identify_enabled: config.identify_enabled,
         walk_up: config.daemon.walk_up,
+        liveness: config.liveness.mode.as_str(),
+        lockout: format!(
+            "{} failures in {} s",
+            config.lockout.max_failures, config.lockout.window_secs
+        ),
         file,
         problems,
     };
@@ -81,6 +90,8 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
         println!("  mqtt     {}", r.mqtt.as_deref().unwrap_or("off"));
         println!("  dbus     {}", r.dbus.as_deref().unwrap_or("off"));
         println!("  identify {} (walk-up {})", r.identify_enabled, r.walk_up);
+        println!("  liveness {}", r.liveness);
+        println!("  lockout  {}", r.lockout);
         for p in &r.problems {
             eprintln!("  problem: {p}");
         }
