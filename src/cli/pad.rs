@@ -13,12 +13,7 @@ use edgeid::vision::detect::Detection;
 use edgeid::vision::pad::PadScorer;
 
 use super::GlobalArgs;
-
-/// Opens the models directory's manifest.
-pub fn open_manifest(global: &GlobalArgs) -> anyhow::Result<Manifest> {
-    let dir = global.models_dir();
-    Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))
-}
+use super::pipeline::open_manifest;
 
 /// The `face_pad` model named `id`, or the shipped default when `id` is
 /// `None`; `Ok(None)` only when no id was given and none ships.

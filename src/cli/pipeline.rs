@@ -1,4 +1,5 @@
-//! Loading the face pipeline for a verb, with errors that say what to do.
+//! Loading the models and the face pipeline for a verb, with errors that
+//! say what to do.
 
 use anyhow::Context;
 
@@ -6,6 +7,12 @@ use edgeid::infer::{Manifest, default_backend};
 use edgeid::pipeline::{FacePipeline, PipelineConfig};
 
 use super::GlobalArgs;
+
+/// Opens the models directory's manifest.
+pub fn open_manifest(global: &GlobalArgs) -> anyhow::Result<Manifest> {
+    let dir = global.models_dir();
+    Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))
+}
 
 pub fn load_pipeline(global: &GlobalArgs) -> anyhow::Result<FacePipeline> {
     load_pipeline_with(global, PipelineConfig::default())
@@ -16,9 +23,7 @@ pub fn load_pipeline_with(
     mut config: PipelineConfig,
 ) -> anyhow::Result<FacePipeline> {
     config.detector.range = global.detector;
-    let dir = global.models_dir();
-    let manifest =
-        Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))?;
+    let manifest = open_manifest(global)?;
     FacePipeline::load(&manifest, default_backend().as_ref(), config)
         .context("loading the face models (run `edgeid models check`)")
 }

@@ -57,6 +57,19 @@ impl Env {
         self.state.join("edgeid.db")
     }
 
+    /// Runs `edgeid ARGS` (with `--json` among them), which must succeed,
+    /// and parses what it printed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self
+            .cmd()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        stdout_json(&out)
+    }
+
     pub fn sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.db()).expect("open db")
     }
