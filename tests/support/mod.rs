@@ -264,6 +264,15 @@ impl Daemon {
         false
     }
 
+    /// Discards the notifications already queued on the socket, so a count
+    /// that follows sees only what the daemon sends from now on.
+    pub fn discard_pending(&mut self) {
+        let mut buf = [0u8; 4096];
+        self.notify.set_nonblocking(true).expect("nonblocking");
+        while self.notify.recv(&mut buf).is_ok() {}
+        self.notify.set_nonblocking(false).expect("blocking");
+    }
+
     /// Counts notifications containing `what` within `window`.
     pub fn count(&mut self, what: &str, window: Duration) -> usize {
         let until = Instant::now() + window;
