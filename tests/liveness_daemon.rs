@@ -10,7 +10,7 @@ mod held;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use edgeid::decision::liveness::{Check, LivenessPolicy, State, Track};
@@ -22,20 +22,61 @@ use support::{Daemon, DbusDaemon, Fixture, claims, samples, tool};
 /// with its camera, and the machine has two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// A daemon with a folder camera on a private bus; `liveness` is the
-/// `[liveness]` section ("" for the defaults).
-fn start(f: &Fixture, bus: &DbusDaemon, fps: f64, liveness: &str) -> (PathBuf, Daemon) {
-    let config = f.write_config(
-        "liveness",
-        &format!(
-            "identify_enabled = true\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = {fps:?}\n\
-             [dbus]\nenabled = true\nbus = \"{}\"\n{liveness}",
-            f.camera.display(),
-            bus.address
-        ),
-    );
-    let daemon = Daemon::start(f, &config, &[]);
-    (config, daemon)
+/// What each daemon test here stands on: the real samples, a fixture whose
+/// folder camera plays photos or a held print, a private bus, and the
+/// serial lock (released last). None when samples or dbus-daemon are missing.
+struct Scene {
+    bus: DbusDaemon,
+    f: Fixture,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Scene {
+    /// The camera plays these sample photos ("obama" is enrolled from two others).
+    fn photos(camera: &[&str]) -> Option<Self> {
+        Self::with(|samples| Fixture::new(samples, camera))
+    }
+
+    /// The camera plays obama.jpg printed and moved about (`held`).
+    fn held_print() -> Option<Self> {
+        Self::with(|samples| {
+            let f = Fixture::new(samples, &[]);
+            held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
+            f
+        })
+    }
+
+    fn with(fixture: impl FnOnce(&Path) -> Fixture) -> Option<Self> {
+        let samples = samples()?;
+        if !tool("dbus-daemon") {
+            return None;
+        }
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let f = fixture(&samples);
+        let bus = DbusDaemon::start(f.tmp.path());
+        Some(Self {
+            bus,
+            f,
+            _serial: serial,
+        })
+    }
+
+    /// A daemon on this scene's camera and bus; `liveness` is extra config
+    /// (the `[liveness]` section, "" for the defaults).
+    fn start(&self, fps: f64, liveness: &str) -> (PathBuf, Daemon) {
+        let (f, bus) = (&self.f, &self.bus);
+        let config = f.write_config(
+            "liveness",
+            &format!(
+                "identify_enabled = true\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = {fps:?}\n\
+                 [dbus]\nenabled = true\nbus = \"{}\"\n{liveness}",
+                f.camera.display(),
+                bus.address
+            ),
+        );
+        let daemon = Daemon::start(f, &config, &[]);
+        (config, daemon)
+    }
 }
 
 /// The audit records of verify / identify decisions (after the daemon stopped).
@@ -127,18 +168,14 @@ fn a_held_print_is_flat_from_whichever_frame_the_track_starts() {
 
 #[test]
 fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
-    let Some(samples) = samples() else { return };
-    if !tool("dbus-daemon") {
+    let Some(scene) = Scene::photos(&["obama2.jpg"]) else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = Fixture::new(&samples, &["obama2.jpg"]);
-    let bus = DbusDaemon::start(f.tmp.path());
+    };
     // No [liveness] section: the default ("motion") is what is tested.
-    let (config, daemon) = start(&f, &bus, 10.0, "");
+    let (config, daemon) = scene.start(10.0, "");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (verify, identify) = rt.block_on(async {
-        let p = connect(&bus).await;
+        let p = connect(&scene.bus).await;
         let v = p.verify("obama", "still-1", 3000).await.expect("Verify");
         let i = p.identify("still-2", 3000).await.expect("Identify");
         (v, i)
@@ -151,10 +188,10 @@ fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
             "{c}; log:\n{}",
             daemon.log_text()
         );
-        assert!(f.verdict_verifies(&config, token, Some(nonce)));
+        assert!(scene.f.verdict_verifies(&config, token, Some(nonce)));
     }
     stop(daemon);
-    let records = decisions(&f, &config);
+    let records = decisions(&scene.f, &config);
     assert_eq!(records.len(), 2, "{records:?}");
     for r in &records {
         let d = &r["detail"];
@@ -170,25 +207,18 @@ fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
 
 #[test]
 fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
-    let Some(samples) = samples() else { return };
-    if !tool("dbus-daemon") {
+    let Some(scene) = Scene::held_print() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = Fixture::new(&samples, &[]);
-    held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
-    let bus = DbusDaemon::start(f.tmp.path());
+    };
     // A frame every 200 ms: the engine analyses each one in turn. One failed
     // attempt locks the subject, so the attack must count as one.
-    let (config, daemon) = start(
-        &f,
-        &bus,
+    let (config, daemon) = scene.start(
         5.0,
         "[liveness]\nmode = \"motion\"\n[lockout]\nmax_failures = 1\nwindow_secs = 600\n",
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (verify, identify, retry) = rt.block_on(async {
-        let p = connect(&bus).await;
+        let p = connect(&scene.bus).await;
         let v = p.verify("obama", "held-1", 30_000).await.expect("Verify");
         let i = p.identify("held-2", 30_000).await.expect("Identify");
         let r = p.verify("obama", "held-3", 30_000).await.expect("Verify");
@@ -210,7 +240,7 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
         );
     }
     stop(daemon);
-    let (locked, attacks): (Vec<_>, Vec<_>) = decisions(&f, &config)
+    let (locked, attacks): (Vec<_>, Vec<_>) = decisions(&scene.f, &config)
         .into_iter()
         .partition(|r| r["reason"] == "locked_out");
     assert_eq!(
@@ -234,23 +264,13 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
 
 #[test]
 fn walk_up_mode_reports_a_moved_print_as_a_presentation_attack() {
-    let Some(samples) = samples() else { return };
-    if !tool("dbus-daemon") {
+    let Some(scene) = Scene::held_print() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = Fixture::new(&samples, &[]);
-    held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
-    let bus = DbusDaemon::start(f.tmp.path());
-    let (_config, daemon) = start(
-        &f,
-        &bus,
-        5.0,
-        "[daemon]\nwalk_up = true\ndebounce_secs = 60\n",
-    );
+    };
+    let (_config, daemon) = scene.start(5.0, "[daemon]\nwalk_up = true\ndebounce_secs = 60\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let c = rt.block_on(async {
-        let p = connect(&bus).await;
+        let p = connect(&scene.bus).await;
         let mut verdicts = p
             .receive_verdict_issued()
             .await
@@ -272,17 +292,13 @@ fn walk_up_mode_reports_a_moved_print_as_a_presentation_attack() {
 
 #[test]
 fn challenge_mode_announces_a_random_side_over_dbus() {
-    let Some(samples) = samples() else { return };
-    if !tool("dbus-daemon") {
+    let Some(scene) = Scene::photos(&["obama2.jpg"]) else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = Fixture::new(&samples, &["obama2.jpg"]);
-    let bus = DbusDaemon::start(f.tmp.path());
-    let (config, daemon) = start(&f, &bus, 10.0, "[liveness]\nmode = \"challenge\"\n");
+    };
+    let (config, daemon) = scene.start(10.0, "[liveness]\nmode = \"challenge\"\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (hint, token) = rt.block_on(async {
-        let p = connect(&bus).await;
+        let p = connect(&scene.bus).await;
         let mut hints = p.receive_hint().await.expect("Hint stream");
         let token = p.verify("obama", "ch-1", 2500).await.expect("Verify");
         let signal = tokio::time::timeout(Duration::from_secs(5), hints.next())
@@ -304,7 +320,7 @@ fn challenge_mode_announces_a_random_side_over_dbus() {
     // A still photo can neither blink nor turn.
     assert_eq!(claims(&token)["reason"], "timeout");
     stop(daemon);
-    let records = decisions(&f, &config);
+    let records = decisions(&scene.f, &config);
     let l = &records[0]["detail"]["liveness"];
     assert_eq!(
         (l["mode"].as_str(), l["check"].as_str()),
@@ -325,17 +341,13 @@ fn challenge_mode_announces_a_random_side_over_dbus() {
 
 #[test]
 fn liveness_off_accepts_a_still_photo_and_the_audit_says_it_was_off() {
-    let Some(samples) = samples() else { return };
-    if !tool("dbus-daemon") {
+    let Some(scene) = Scene::photos(&["obama2.jpg"]) else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = Fixture::new(&samples, &["obama2.jpg"]);
-    let bus = DbusDaemon::start(f.tmp.path());
-    let (config, daemon) = start(&f, &bus, 10.0, "[liveness]\nmode = \"off\"\n");
+    };
+    let (config, daemon) = scene.start(10.0, "[liveness]\nmode = \"off\"\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let token = rt.block_on(async {
-        connect(&bus)
+        connect(&scene.bus)
             .await
             .verify("obama", "off-1", 10_000)
             .await
@@ -343,7 +355,7 @@ fn liveness_off_accepts_a_still_photo_and_the_audit_says_it_was_off() {
     });
     assert_eq!(claims(&token)["decision"], "accept");
     stop(daemon);
-    let records = decisions(&f, &config);
+    let records = decisions(&scene.f, &config);
     assert_eq!(
         records[0]["detail"]["liveness"],
         serde_json::json!({"mode": "off"})
