@@ -426,3 +426,51 @@ fn verdict_queue_is_bounded() {
         "v3"
     );
 }
+
+#[test]
+fn a_verdict_number_and_its_audit_record_commit_together() {
+    use edgeid::decision::{Mode, Outcome, Reason};
+    use edgeid::store::audit;
+    use edgeid::verdict::{IssueRequest, issue};
+    let mut f = fixture();
+    let ring = keys::unlock(&f.store, &f.kek).expect("unlock");
+    let outcome = Outcome::reject(Mode::Verify, Reason::NoMatch, Some("alice"));
+    let request = || IssueRequest {
+        outcome: &outcome,
+        nonce: Some("n-1"),
+        modalities: &["face"],
+        lifetime_secs: 30,
+        detail: serde_json::json!({}),
+    };
+    let first = issue(&mut f.store, &ring, request()).expect("issue");
+    let records = audit::export(&f.store).expect("export").len();
+
+    // The audit insert fails (as on a full disk): no number may be spent.
+    f.store
+        .conn()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .expect("trigger");
+    assert!(issue(&mut f.store, &ring, request()).is_err());
+    assert_eq!(
+        device::current_seq(f.store.conn()).expect("seq"),
+        first.claims.seq,
+        "a verdict that was never issued spent a sequence number"
+    );
+    assert_eq!(audit::export(&f.store).expect("export").len(), records);
+
+    f.store
+        .conn()
+        .execute_batch("DROP TRIGGER refuse;")
+        .expect("drop trigger");
+    let next = issue(&mut f.store, &ring, request()).expect("issue");
+    assert_eq!(next.claims.seq, first.claims.seq + 1, "no gap in seq");
+    let last = audit::export(&f.store)
+        .expect("export")
+        .pop()
+        .expect("record");
+    assert_eq!(last.detail["seq"], next.claims.seq);
+    assert!(audit::verify(&f.store).expect("verify").broken.is_none());
+}

@@ -3,6 +3,8 @@
 //! `next_seq` commits the incremented value (synchronous=FULL, so fsynced)
 //! before returning it: a verdict is signed only with a number already on
 //! disk, so no number is ever issued twice, even across a crash or kill -9.
+//! `next_seq_in` does the same inside a caller's transaction, so a verdict's
+//! number and its audit record reach the disk in one commit.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -40,7 +42,15 @@ pub fn next_seq(store: &mut Store) -> Result<u64, StoreError> {
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let seq: i64 = tx
+    let seq = next_seq_in(&tx)?;
+    tx.commit()?;
+    Ok(seq)
+}
+
+/// Reserves the next sequence number inside the caller's transaction; it
+/// is durable once that transaction commits.
+pub fn next_seq_in(conn: &Connection) -> Result<u64, StoreError> {
+    let seq: i64 = conn
         .query_row(
             "UPDATE device SET seq = seq + 1 WHERE id = 1 RETURNING seq",
             [],
@@ -48,6 +58,5 @@ pub fn next_seq(store: &mut Store) -> Result<u64, StoreError> {
         )
         .optional()?
         .ok_or(StoreError::NoDevice)?;
-    tx.commit()?;
     Ok(seq as u64)
 }

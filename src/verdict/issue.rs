@@ -1,6 +1,8 @@
-//! Issuing a verdict for an outcome: reserve the next sequence number (on
-//! disk before anything is released), sign, and append the audit record
-//! with the scores the verdict leaves out.
+//! Issuing a verdict for an outcome: reserve the next sequence number, sign,
+//! and append the audit record with the scores the verdict leaves out. The
+//! number and the record commit together (one fsync) before the verdict is
+//! returned: after a crash there is neither a repeated number nor a number
+//! that the audit log cannot explain.
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
@@ -52,7 +54,11 @@ pub fn issue(
     req: IssueRequest<'_>,
 ) -> Result<Issued, IssueError> {
     let outcome = req.outcome;
-    let seq = device::next_seq(store)?;
+    let tx = store
+        .conn_mut()
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let seq = device::next_seq_in(&tx)?;
     let iat = unix_now();
     let sub = match outcome.decision {
         Decision::Accept => outcome.subject.clone(),
@@ -89,8 +95,8 @@ pub fn issue(
     if let (Some(map), serde_json::Value::Object(extra)) = (detail.as_object_mut(), req.detail) {
         map.extend(extra);
     }
-    let audit_record = audit::append(
-        store,
+    let audit_record = audit::append_in(
+        &tx,
         &Event {
             event: outcome.mode.as_str(),
             subject: outcome.subject.as_deref(),
@@ -99,6 +105,7 @@ pub fn issue(
             detail,
         },
     )?;
+    tx.commit().map_err(StoreError::from)?;
     Ok(Issued {
         verdict,
         claims,
