@@ -20,7 +20,7 @@ use edgeid::verdict::{Jwk, jws};
 use super::GlobalArgs;
 use super::flow::{self, DecisionReport, EnrollReport, PhotoReport, Request};
 use super::output::emit;
-use super::pad::PadCheck;
+use super::pad::{self, PadCheck};
 use super::state::PipelineCell;
 
 pub const SAMPLES_ENV: &str = "EDGEID_SAMPLES_DIR";
@@ -247,15 +247,10 @@ fn print_human(r: &DemoReport, keep: bool) {
         );
         println!("     {}", stages(p));
     }
-    match &r.enroll.presentation_attack_check {
-        Some(pad) => println!(
-            "   presentation-attack check: {} (live score >= {})",
-            pad.model_id, pad.threshold
-        ),
-        None => println!(
-            "   presentation-attack check on photos: none (no passive PAD model ships); liveness is checked on the camera"
-        ),
-    }
+    println!(
+        "   presentation-attack check on photos: {}",
+        pad::describe(r.enroll.presentation_attack_check.as_ref())
+    );
     for (label, v) in [("genuine", &r.genuine), ("impostor", &r.impostor)] {
         let o = &v.report.outcome;
         println!("== verify {} as \"obama\" ({label})", v.photo);

@@ -9,7 +9,7 @@ use clap::Args;
 use super::GlobalArgs;
 use super::flow;
 use super::output::emit;
-use super::pad::PadCheck;
+use super::pad::{self, PadCheck};
 use super::state::{PipelineCell, load_config, open_unlocked};
 
 #[derive(Debug, Args)]
@@ -60,14 +60,9 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> anyhow::Result<()> {
             r.model_id,
             r.template_rows
         );
-        match &r.presentation_attack_check {
-            Some(pad) => println!(
-                "presentation-attack check: {} (live score >= {})",
-                pad.model_id, pad.threshold
-            ),
-            None => println!(
-                "presentation-attack check: none (no passive PAD model ships; enrol from photos only under supervision)"
-            ),
-        }
+        println!(
+            "presentation-attack check: {}",
+            pad::describe(r.presentation_attack_check.as_ref())
+        );
     })
 }

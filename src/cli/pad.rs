@@ -67,6 +67,16 @@ pub struct PadCheckInfo {
     pub threshold_source: String,
 }
 
+/// One line for people: the check applied, or why there was none.
+pub fn describe(check: Option<&PadCheckInfo>) -> String {
+    match check {
+        Some(pad) => format!("{} (live score >= {})", pad.model_id, pad.threshold),
+        None => "none (no passive PAD model ships; enrol from photos only under supervision, \
+                 liveness is checked on the camera)"
+            .into(),
+    }
+}
+
 impl PadCheck {
     /// The check to apply: `--pad-model` / `--pad-threshold` when given,
     /// else the shipped model at its measured threshold; `None` when no
