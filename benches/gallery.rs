@@ -8,7 +8,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use edgeid::decision::Gallery;
-use edgeid::decision::gallery_bench::{BENCH_DIM, IDENTIFY_TOP_K, bench_gallery, random_templates};
+use edgeid::decision::synthetic::random_templates;
+use edgeid::eval::gallery_bench::{BENCH_DIM, IDENTIFY_TOP_K, bench_gallery};
 
 fn scoring(c: &mut Criterion) {
     for n in [10_000usize, 100_000] {

@@ -12,8 +12,24 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("edgeid: {error:#}");
+            eprintln!("edgeid: {}", explain(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each once: some errors already quote their
+/// cause in their own message, and printing it again would repeat it.
+fn explain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&line);
+        }
+    }
+    text
 }

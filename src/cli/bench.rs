@@ -14,15 +14,16 @@ use clap::Args;
 use serde::Serialize;
 
 use edgeid::config::Config;
-use edgeid::daemon::{self, LatencyObserver, RunHooks, RunOptions};
-use edgeid::decision::gallery_bench::{GalleryBenchReport, bench_gallery};
+use edgeid::daemon::{self, RunHooks, RunOptions};
 use edgeid::eval::bench::{PipelineBench, bench_pipeline, camera_frame};
 use edgeid::eval::daemon_bench::{
     DaemonBenchReport, Marks, Plan, PrivateBroker, ScratchDir, Target, add_pipeline_times,
     run_requests,
 };
+use edgeid::eval::gallery_bench::{GalleryBenchReport, bench_gallery};
 use edgeid::eval::plot::{Series, latency_chart};
 use edgeid::infer::tract::set_inference_threads;
+use edgeid::sinks::mqtt::LatencyObserver;
 use edgeid::sources::load_image;
 use edgeid::store::{Kek, KekSource, Store, keys};
 

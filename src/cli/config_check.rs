@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use edgeid::config::{Config, DEFAULT_CONFIG};
-use edgeid::daemon::config::SourceKind;
+use edgeid::sources::SourceKind;
 
 use super::GlobalArgs;
 use super::output::emit;

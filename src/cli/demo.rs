@@ -20,7 +20,7 @@ use edgeid::verdict::{Jwk, jws};
 use super::GlobalArgs;
 use super::flow::{self, DecisionReport, EnrollReport, PhotoReport, Request};
 use super::output::emit;
-use super::pad::{self, PadCheck};
+use super::pad;
 use super::state::PipelineCell;
 
 pub const SAMPLES_ENV: &str = "EDGEID_SAMPLES_DIR";
@@ -141,7 +141,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<()> {
 
     let t = Instant::now();
     let files = [samples.join("obama.jpg"), samples.join("obama3.jpg")];
-    let pad = PadCheck::open(global, None, None)?;
+    let pad = pad::open_check(global, None, None)?;
     let enroll = flow::enroll(
         &mut store,
         &ring,
@@ -254,13 +254,13 @@ fn print_human(r: &DemoReport, keep: bool) {
     for (label, v) in [("genuine", &r.genuine), ("impostor", &r.impostor)] {
         let o = &v.report.outcome;
         println!("== verify {} as \"obama\" ({label})", v.photo);
-        for p in &v.report.photos {
+        for p in &v.report.gathered.photos {
             println!("   {}", stages(p));
         }
         println!(
             "   gallery open {:.2} ms, decide {:.3} ms, seq+sign+audit {:.2} ms",
-            v.report.gallery_open_ms.unwrap_or_default(),
-            v.report.decide_ms.unwrap_or_default(),
+            v.report.gathered.gallery_open_ms.unwrap_or_default(),
+            v.report.gathered.decide_ms.unwrap_or_default(),
             v.report.issue_ms
         );
         println!(

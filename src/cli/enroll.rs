@@ -9,7 +9,7 @@ use clap::Args;
 use super::GlobalArgs;
 use super::flow;
 use super::output::emit;
-use super::pad::{self, PadCheck};
+use super::pad;
 use super::state::{PipelineCell, load_config, open_unlocked};
 
 #[derive(Debug, Args)]
@@ -36,7 +36,7 @@ pub struct EnrollArgs {
 pub fn run(global: &GlobalArgs, args: EnrollArgs) -> anyhow::Result<()> {
     let config = load_config(global)?;
     let (mut store, keys) = open_unlocked(global, &config)?;
-    let pad = PadCheck::open(global, args.pad_model.as_deref(), args.pad_threshold)?;
+    let pad = pad::open_check(global, args.pad_model.as_deref(), args.pad_threshold)?;
     let mut cell = PipelineCell::new(global);
     let pipeline = cell.get()?;
     let report = flow::enroll(

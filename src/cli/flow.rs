@@ -9,21 +9,19 @@ use anyhow::Context;
 use serde::Serialize;
 
 use edgeid::config::Config;
+use edgeid::decision::Issued;
 use edgeid::decision::enrolment::face_templates;
-use edgeid::decision::lockout::{self, LockState, Lockout};
-use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
+use edgeid::decision::pad::{PadCheck, PadCheckInfo};
 use edgeid::decision::{
-    Gallery, Mode, OperatingPoint, Outcome, Reason, Threshold, verify as decide,
+    Authenticator, Evidence, Judged, Mode, Origin, Outcome, Policy, Reason, Sample,
 };
-use edgeid::pipeline::{FacePipeline, FrameAnalysis, StageTimings};
+use edgeid::pipeline::{FacePipeline, StageTimings};
 use edgeid::sources::load_image;
-use edgeid::store::audit::{self, Event};
+use edgeid::store::audit::Event;
 use edgeid::store::templates;
-use edgeid::store::{KeyRing, Store, unix_now_ms};
-use edgeid::verdict::{IssueRequest, Issued, issue};
+use edgeid::store::{KeyRing, Store};
 use edgeid::vision::quality::QualityReport;
 
-use super::pad::{PadCheck, PadCheckInfo};
 use super::progress::counter;
 use super::state::PipelineCell;
 
@@ -48,41 +46,39 @@ fn analyse(
     pipeline: &FacePipeline,
     file: &Path,
     pad: Option<&PadCheck>,
-) -> anyhow::Result<(PhotoReport, FrameAnalysis)> {
+) -> anyhow::Result<(PhotoReport, Sample)> {
     let t = Instant::now();
     let image = load_image(file)?;
     let decode_ms = t.elapsed().as_secs_f64() * 1e3;
     let analysis = pipeline
         .analyse(&image)
         .with_context(|| format!("analysing {}", file.display()))?;
-    let mut rejected = decide::select_face(std::slice::from_ref(&analysis)).err();
+    let mut sample = Sample::new(analysis);
     // Only a face that is otherwise usable is worth a PAD score.
-    let mut pad_score = None;
-    if let (None, Some(check), Some(face)) = (rejected, pad, analysis.face.as_ref()) {
-        let (score, live) = check.judge(&image, &face.detection)?;
-        pad_score = Some(score);
-        if !live {
-            rejected = Some(Reason::PresentationAttack);
-        }
+    if let (Ok(()), Some(check), Some(face)) = (sample.judge(), pad, sample.analysis.face.as_ref())
+    {
+        let judged = check
+            .judge(&image, &face.detection)
+            .with_context(|| format!("scoring {} with the PAD model", file.display()))?;
+        sample.pad = Some(judged);
     }
+    let analysis = &sample.analysis;
     let hints = analysis
         .face
         .as_ref()
         .map(|f| f.quality_failures.iter().map(|q| q.hint()).collect())
         .unwrap_or_default();
-    Ok((
-        PhotoReport {
-            file: file.to_owned(),
-            faces_detected: analysis.faces_detected,
-            quality: analysis.face.as_ref().map(|f| f.quality),
-            timings: analysis.timings,
-            decode_ms,
-            rejected,
-            pad_score,
-            hints,
-        },
-        analysis,
-    ))
+    let report = PhotoReport {
+        file: file.to_owned(),
+        faces_detected: analysis.faces_detected,
+        quality: analysis.face.as_ref().map(|f| f.quality),
+        timings: analysis.timings,
+        decode_ms,
+        rejected: sample.judge().err(),
+        pad_score: sample.pad.map(|p| p.score),
+        hints,
+    };
+    Ok((report, sample))
 }
 
 #[derive(Debug, Serialize)]
@@ -128,8 +124,8 @@ pub fn enroll(
     let mut photos = Vec::new();
     let mut vectors = Vec::new();
     for file in files {
-        let (report, analysis) = analyse(pipeline, file, pad)?;
-        if let (None, Some(face)) = (report.rejected, analysis.face) {
+        let (report, sample) = analyse(pipeline, file, pad)?;
+        if let (None, Some(face)) = (report.rejected, sample.analysis.face) {
             vectors.push((face.embedding, face.quality));
         } else if !quiet {
             bar.suspend(|| {
@@ -167,11 +163,8 @@ pub fn enroll(
         })
         .collect();
     let pad_scores: Vec<_> = photos.iter().map(|p| p.pad_score).collect();
-    let event = Event {
-        event: "enroll",
-        subject: Some(subject),
-        decision: Some("accept"),
-        reason: None,
+    let event = Event::Enroll {
+        subject,
         detail: serde_json::json!({
             "modality": FACE, "model_id": spec.id, "model_sha256": spec.sha256,
             "samples": files.len(), "accepted": vectors.len(), "rejected": rejected,
@@ -216,14 +209,22 @@ fn rejection_detail(report: &PhotoReport) -> String {
 pub struct DecisionReport {
     pub outcome: Outcome,
     pub issued: Issued,
+    #[serde(flatten)]
+    pub gathered: Gathered,
+    pub issue_ms: f64,
+    /// Sentence for the operator on a rejection.
+    pub message: Option<String>,
+}
+
+/// What judging the photos found and cost (empty when the attempt was
+/// answered before any model was loaded).
+#[derive(Debug, Default, Serialize)]
+pub struct Gathered {
     pub photos: Vec<PhotoReport>,
     /// Rows that failed their integrity check, when any.
     pub tampered_rows: Vec<i64>,
     pub gallery_open_ms: Option<f64>,
     pub decide_ms: Option<f64>,
-    pub issue_ms: f64,
-    /// Sentence for the operator on a rejection.
-    pub message: Option<String>,
 }
 
 pub struct Request<'a> {
@@ -234,8 +235,12 @@ pub struct Request<'a> {
     pub threshold: Option<f32>,
 }
 
-/// Verify (1:1) or identify (1:N): always ends in a signed verdict, and an
-/// audit record, unless the store or keys cannot be used at all.
+/// What noticed tampered templates, in their audit records.
+const FOUND_BY: &str = "edgeid verify / identify";
+
+/// Verify (1:1) or identify (1:N) on photo files through the decision
+/// path: always ends in a signed verdict and an audit record, unless the
+/// store or keys cannot be used at all.
 pub fn decide(
     store: &mut Store,
     keys: &KeyRing,
@@ -243,160 +248,101 @@ pub fn decide(
     pipeline: &mut PipelineCell<'_>,
     req: &Request<'_>,
 ) -> anyhow::Result<DecisionReport> {
-    let lockout = Lockout::from(config.lockout);
-    let mut extra = serde_json::json!({});
-    let mut tampered_rows = Vec::new();
-    let mut message = None;
-    let mut photos = Vec::new();
-    let (mut gallery_open_ms, mut decide_ms) = (None, None);
-    let outcome = 'decided: {
-        if let Some(subject) = req.subject {
-            if let LockState::Locked { until_ms, failures } =
-                lockout.check(store, subject, unix_now_ms())?
-            {
-                message = Some(format!(
-                    "{subject} is locked out after {failures} failed attempts; try again in {} s",
-                    (until_ms - unix_now_ms()).max(0) / 1000 + 1
-                ));
-                extra =
-                    serde_json::json!({"locked_until_ms": until_ms, "recent_failures": failures});
-                break 'decided Outcome::reject(Mode::Verify, Reason::LockedOut, Some(subject));
-            }
-            if !templates::subject_exists(store, subject)? {
-                message = Some(format!(
-                    "{subject} is not enrolled: enrol them with `edgeid enroll --subject {subject} PHOTO...`"
-                ));
-                break 'decided Outcome::reject(
-                    Mode::Verify,
-                    Reason::UnknownSubject,
-                    Some(subject),
-                );
-            }
-        }
-        let pipeline = pipeline.get()?;
-        let spec = pipeline.embedder_spec();
-        extra = serde_json::json!({"model_id": spec.id, "model_sha256": spec.sha256});
-        if req.mode == Mode::Identify {
-            extra["identify_enabled"] = serde_json::json!(config.identify_enabled);
-        }
-        let t = Instant::now();
-        let load = Gallery::open(store, &keys.dek, FACE, &spec.id, req.subject)?;
-        gallery_open_ms = Some(t.elapsed().as_secs_f64() * 1e3);
-        if !load.tampered.is_empty() {
-            tampered_rows = load.tampered.iter().map(|t| t.row).collect();
-            for t in &load.tampered {
-                audit::append(
-                    store,
-                    &Event {
-                        event: "store_tampered",
-                        subject: Some(&t.subject),
-                        decision: None,
-                        reason: Some(Reason::StoreTampered.as_str()),
-                        detail: serde_json::json!({"template_row": t.row}),
-                    },
-                )?;
-            }
-            extra["tampered_rows"] = serde_json::json!(load.tampered);
-        }
-        if let Some(subject) = req.subject {
-            if let Some(t) = load.tampered.iter().find(|t| t.subject == subject) {
-                message = Some(format!(
-                    "template row {} of subject {subject} failed its integrity check (store_tampered): \
-                     revoke and re-enrol {subject}, and investigate who changed the store",
-                    t.row
-                ));
-                break 'decided Outcome::reject(Mode::Verify, Reason::StoreTampered, Some(subject));
-            }
-            if !load.gallery.contains(subject) {
-                message = Some(format!(
-                    "{subject} was enrolled with another face model than {}: re-enrol with `edgeid enroll --replace`",
-                    spec.id
-                ));
-                break 'decided Outcome::reject(Mode::Verify, Reason::ModelMismatch, Some(subject));
-            }
-        } else {
-            let stale = load.needs_reenrolment();
-            if !stale.is_empty() {
-                tracing::warn!(subjects = ?stale, "subjects enrolled with another model are not searched: re-enrol them");
-                extra["needs_reenrolment"] = serde_json::json!(stale);
-            }
-            if !load.tampered.is_empty() {
-                eprintln!(
-                    "warning: {} template(s) failed their integrity check and were left out (see `edgeid audit export`)",
-                    load.tampered.len()
-                );
-            }
-        }
-        let mut frames = Vec::with_capacity(req.files.len());
-        for file in req.files {
-            let (report, analysis) = analyse(pipeline, file, None)?;
-            photos.push(report);
-            frames.push(analysis);
-        }
-        let threshold =
-            Threshold::resolve(req.threshold, spec, OperatingPoint(DEFAULT_OPERATING_POINT))
-                .context("the manifest has no threshold for the embedder; pass --threshold")?;
-        extra["threshold_source"] = serde_json::json!(threshold.source);
-        let t = Instant::now();
-        let outcome = match req.subject {
-            Some(subject) => decide::decide_verify(&load.gallery, subject, &frames, &threshold),
-            None => decide::decide_identify(&load.gallery, &frames, &threshold),
-        };
-        decide_ms = Some(t.elapsed().as_secs_f64() * 1e3);
-        if let Some(f) = outcome.frame.and_then(|i| photos.get(i)) {
-            extra["quality"] = serde_json::json!(f.quality);
-        }
-        if let Some(subject) = req.subject
-            && let Some(accepted) = lockout::attempt(outcome.reason)
-        {
-            if let LockState::Locked { until_ms, failures } =
-                lockout.record(store, subject, accepted, unix_now_ms())?
-            {
-                audit::append(
-                    store,
-                    &Event {
-                        event: "lockout",
-                        subject: Some(subject),
-                        decision: None,
-                        reason: Some(Reason::LockedOut.as_str()),
-                        detail: serde_json::json!({"locked_until_ms": until_ms, "failures": failures}),
-                    },
-                )?;
-            }
-        }
-        outcome
+    let auth = Authenticator::new(Policy {
+        threshold: req.threshold,
+        ..config.decision_policy()
+    })?;
+    let request = edgeid::decision::Request::new(req.mode, req.subject, req.nonce, Origin::Cli);
+    let mut gathered = Gathered::default();
+    // Lockout first: a locked-out subject is answered without loading a model.
+    let judged = match auth.locked_out(store, &request)? {
+        Some(early) => early,
+        None => judge_photos(store, keys, &auth, pipeline, req, &request, &mut gathered)?,
     };
-    if message.is_none() && outcome.reason != Reason::Match {
-        message = Some(rejection_sentence(&outcome));
-    }
+    let message = (judged.outcome.reason != Reason::Match).then(|| rejection_sentence(&judged));
     let t = Instant::now();
-    let issued = issue(
-        store,
-        keys,
-        IssueRequest {
-            outcome: &outcome,
-            nonce: req.nonce,
-            modalities: &[FACE],
-            lifetime_secs: config.verdict_lifetime_secs,
-            detail: extra,
-        },
-    )?;
+    let outcome = judged.outcome.clone();
+    let issued = auth.finish(store, keys, &request, judged)?;
     Ok(DecisionReport {
         outcome,
         issued,
-        photos,
-        tampered_rows,
-        gallery_open_ms,
-        decide_ms,
+        gathered,
         issue_ms: t.elapsed().as_secs_f64() * 1e3,
         message,
     })
 }
 
-fn rejection_sentence(outcome: &Outcome) -> String {
-    let who = outcome.subject.as_deref().unwrap_or("anyone enrolled");
+/// Loads the models, opens the gallery, then the enrolment rules and, when
+/// they let the attempt go ahead, the photos as evidence.
+fn judge_photos(
+    store: &mut Store,
+    keys: &KeyRing,
+    auth: &Authenticator,
+    pipeline: &mut PipelineCell<'_>,
+    req: &Request<'_>,
+    request: &edgeid::decision::Request<'_>,
+    report: &mut Gathered,
+) -> anyhow::Result<Judged> {
+    let pipeline = pipeline.get()?;
+    let matcher = auth.matcher(pipeline.embedder_spec())?;
+    let t = Instant::now();
+    let enrolled = matcher.open_gallery(store, &keys.dek, req.subject, FOUND_BY)?;
+    report.gallery_open_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+    report.tampered_rows = enrolled.tampered.iter().map(|t| t.row).collect();
+    if req.subject.is_none() && !enrolled.tampered.is_empty() {
+        eprintln!(
+            "warning: {} template(s) failed their integrity check and were left out (see `edgeid audit export`)",
+            enrolled.tampered.len()
+        );
+    }
+    if let Some(early) = matcher.precheck(store, &enrolled, request)? {
+        return Ok(early);
+    }
+    let mut samples = Vec::with_capacity(req.files.len());
+    for file in req.files {
+        let (photo, sample) = analyse(pipeline, file, None)?;
+        report.photos.push(photo);
+        samples.push(sample);
+    }
+    let t = Instant::now();
+    let judged = matcher.judge(&enrolled, request, &Evidence::photos(samples));
+    report.decide_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+    Ok(judged)
+}
+/// A sentence for the operator on a rejection.
+fn rejection_sentence(judged: &Judged) -> String {
+    let outcome: &Outcome = &judged.outcome;
+    let detail = &judged.detail;
+    let subject = outcome.subject.as_deref().unwrap_or("anyone enrolled");
     match outcome.reason {
-        Reason::NoMatch => format!("the face did not match {who}"),
+        Reason::LockedOut => {
+            let until = detail["locked_until_ms"].as_i64().unwrap_or_default();
+            let now = edgeid::store::unix_now_ms();
+            format!(
+                "{subject} is locked out after {} failed attempts; try again in {} s",
+                detail["recent_failures"],
+                (until - now).max(0) / 1000 + 1
+            )
+        }
+        Reason::UnknownSubject => format!(
+            "{subject} is not enrolled: enrol them with `edgeid enroll --subject {subject} PHOTO...`"
+        ),
+        Reason::StoreTampered => {
+            let rows: Vec<String> = detail["tampered_rows"]
+                .as_array()
+                .map(|rows| rows.iter().map(|r| r.to_string()).collect())
+                .unwrap_or_default();
+            format!(
+                "template row {} of subject {subject} failed its integrity check (store_tampered): \
+                 revoke and re-enrol {subject}, and investigate who changed the store",
+                rows.join(", ")
+            )
+        }
+        Reason::ModelMismatch => format!(
+            "{subject} was enrolled with another face model ({}) than {}: re-enrol with `edgeid enroll --replace`",
+            detail["enrolled_with"], detail["model_id"]
+        ),
+        Reason::NoMatch => format!("the face did not match {subject}"),
         Reason::NoFace => "no face was found: face the camera in good light".into(),
         Reason::MultipleFaces => "more than one face was in view: one person at a time".into(),
         Reason::LowQuality => "the face was too small, blurred, turned or badly lit: try again closer and facing the camera".into(),

@@ -65,10 +65,10 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             let ring = keys::init(&mut store, &kek, &device_id, force)?;
             audit::append(
                 &mut store,
-                &Event {
-                    event: "keys_init",
-                    detail: serde_json::json!({"device_id": device_id, "kid": ring.kid, "force": force}),
-                    ..Event::default()
+                &Event::KeysInit {
+                    device_id: &device_id,
+                    kid: &ring.kid,
+                    force,
                 },
             )?;
             let report = InitReport {
@@ -95,10 +95,9 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             let report = keys::rotate(&mut store, &old, &new, dek)?;
             audit::append(
                 &mut store,
-                &Event {
-                    event: "keys_rotate",
-                    detail: serde_json::json!({"new_dek": report.new_dek, "templates_resealed": report.templates_resealed}),
-                    ..Event::default()
+                &Event::KeysRotate {
+                    new_dek: report.new_dek,
+                    templates_resealed: report.templates_resealed,
                 },
             )?;
             emit(global.json, &report, |r| {

@@ -1,12 +1,15 @@
 //! The command line: one file per verb; this root only declares them and
-//! the options every verb shares.
+//! the options every verb shares. `eval` and `bench` exist only with the
+//! `eval` cargo feature (on by default; a device build leaves them out).
 
 mod audit;
+#[cfg(feature = "eval")]
 mod bench;
 mod compare;
 mod config_check;
 mod demo;
 mod enroll;
+#[cfg(feature = "eval")]
 mod eval;
 mod flow;
 mod keys;
@@ -16,6 +19,8 @@ mod pad;
 mod pipeline;
 mod progress;
 mod run;
+// Only `bench` locates the sample photos (demo has its own --samples).
+#[cfg(feature = "eval")]
 mod samples;
 mod state;
 mod subjects;
@@ -79,9 +84,11 @@ pub enum Command {
     #[command(subcommand)]
     Models(models::ModelsCommand),
     /// Measure accuracy on a labelled dataset.
+    #[cfg(feature = "eval")]
     #[command(subcommand)]
     Eval(eval::EvalCommand),
     /// Per-stage and end-to-end latency.
+    #[cfg(feature = "eval")]
     Bench(bench::BenchArgs),
     /// Enrol and verify on sample photos, showing each stage and the signed verdicts.
     Demo(demo::DemoArgs),
@@ -115,7 +122,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Compare(args) => compare::run(global, args),
         Command::Models(cmd) => models::run(global, cmd),
+        #[cfg(feature = "eval")]
         Command::Eval(cmd) => eval::run(global, cmd),
+        #[cfg(feature = "eval")]
         Command::Bench(args) => bench::run(global, args),
         Command::Demo(args) => demo::run(global, args),
         Command::Enroll(args) => enroll::run(global, args),

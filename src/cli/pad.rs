@@ -1,15 +1,13 @@
 //! The passive presentation-attack check on photos: which `face_pad` model
 //! a verb uses (`--pad-model`, else the manifest's shipped one) and at what
-//! threshold. Shared by `edgeid enroll` and `edgeid eval pad`.
+//! threshold (the rule itself is `decision::pad`). Shared by `edgeid
+//! enroll`, `edgeid demo` and `edgeid eval pad`.
 
 use anyhow::Context;
-use image::RgbImage;
-use serde::Serialize;
-
+use edgeid::decision::pad::{PadCheck, PadCheckInfo};
+use edgeid::decision::threshold::PAD_OPERATING_POINT;
 use edgeid::decision::{OperatingPoint, Threshold};
-use edgeid::eval::pad::PAD_OPERATING_POINT;
 use edgeid::infer::{InferError, Manifest, ModelRole, default_backend};
-use edgeid::vision::detect::Detection;
 use edgeid::vision::pad::PadScorer;
 
 use super::GlobalArgs;
@@ -52,21 +50,6 @@ pub fn pad_model_ids(manifest: &Manifest) -> String {
     }
 }
 
-/// A PAD model with the threshold a photo's live score must reach.
-pub struct PadCheck {
-    scorer: PadScorer,
-    threshold: Threshold,
-}
-
-/// What the check did, for reports and the audit log.
-#[derive(Debug, Clone, Serialize)]
-pub struct PadCheckInfo {
-    pub model_id: String,
-    pub model_sha256: String,
-    pub threshold: f32,
-    pub threshold_source: String,
-}
-
 /// One line for people: the check applied, or why there was none.
 pub fn describe(check: Option<&PadCheckInfo>) -> String {
     match check {
@@ -77,51 +60,30 @@ pub fn describe(check: Option<&PadCheckInfo>) -> String {
     }
 }
 
-impl PadCheck {
-    /// The check to apply: `--pad-model` / `--pad-threshold` when given,
-    /// else the shipped model at its measured threshold; `None` when no
-    /// model was named and none ships.
-    pub fn open(
-        global: &GlobalArgs,
-        model: Option<&str>,
-        threshold: Option<f32>,
-    ) -> anyhow::Result<Option<Self>> {
-        let manifest = open_manifest(global)?;
-        let Some(scorer) = load_scorer(&manifest, model)? else {
-            if threshold.is_some() {
-                anyhow::bail!(
-                    "--pad-threshold needs a PAD model: no face_pad model ships; name one with --pad-model ({})",
-                    pad_model_ids(&manifest)
-                );
-            }
-            return Ok(None);
-        };
-        let threshold = Threshold::resolve(threshold, scorer.spec(), OperatingPoint(PAD_OPERATING_POINT))
+/// The check to apply: `--pad-model` / `--pad-threshold` when given,
+/// else the shipped model at its measured threshold; `None` when no model
+/// was named and none ships.
+pub fn open_check(
+    global: &GlobalArgs,
+    model: Option<&str>,
+    threshold: Option<f32>,
+) -> anyhow::Result<Option<PadCheck>> {
+    let manifest = open_manifest(global)?;
+    let Some(scorer) = load_scorer(&manifest, model)? else {
+        if threshold.is_some() {
+            anyhow::bail!(
+                "--pad-threshold needs a PAD model: no face_pad model ships; name one with --pad-model ({})",
+                pad_model_ids(&manifest)
+            );
+        }
+        return Ok(None);
+    };
+    let threshold = Threshold::resolve(threshold, scorer.spec(), OperatingPoint(PAD_OPERATING_POINT))
             .with_context(|| {
                 format!(
                     "the manifest has no measured {PAD_OPERATING_POINT} threshold for {}: pass --pad-threshold (see `edgeid eval pad`)",
                     scorer.model_id()
                 )
             })?;
-        Ok(Some(Self { scorer, threshold }))
-    }
-
-    pub fn info(&self) -> PadCheckInfo {
-        let spec = self.scorer.spec();
-        PadCheckInfo {
-            model_id: spec.id.clone(),
-            model_sha256: spec.sha256.clone(),
-            threshold: self.threshold.value,
-            threshold_source: self.threshold.source.clone(),
-        }
-    }
-
-    /// The face's live score and whether it reaches the threshold.
-    pub fn judge(&self, image: &RgbImage, face: &Detection) -> anyhow::Result<(f32, bool)> {
-        let score = self
-            .scorer
-            .score(image, face)
-            .with_context(|| format!("scoring the face with {}", self.scorer.model_id()))?;
-        Ok((score, self.threshold.accepts(score)))
-    }
+    Ok(Some(PadCheck::new(scorer, threshold)))
 }

@@ -46,11 +46,9 @@ pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
             })
         }
         SubjectsCommand::Revoke { subject } => {
-            let event = Event {
-                event: "revoke",
-                subject: Some(&subject),
-                detail: serde_json::json!({}),
-                ..Event::default()
+            let event = Event::Revoke {
+                subject: &subject,
+                detail: serde_json::json!({"origin": "cli"}),
             };
             let n = templates::revoke(&mut store, &subject, Some(&event))?;
             emit(

@@ -15,9 +15,9 @@ mod walk_up;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
@@ -25,13 +25,13 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
 use crate::decision::liveness::Track;
-use crate::decision::{Outcome, Reason};
+use crate::decision::{Ended, Evidence, Liveness, Request, Seen};
 use crate::sources::Capture;
 use crate::sources::capture::Captured;
 
-use super::api::{ApiError, Job, VerdictOut};
-use super::decide::{Decided, Decider};
+use super::decide::{Decider, internal};
 use super::notify::Notifier;
+use crate::api::{ApiError, ChallengeHint, Job, VerdictOut};
 
 /// Longest the loop sleeps between watchdog pings when idle.
 const IDLE_TURN: Duration = Duration::from_millis(100);
@@ -54,22 +54,9 @@ pub struct Engine {
     walk_up_track: Option<Track>,
     /// Draws the challenge side per request.
     rng: ring::rand::SystemRandom,
-}
-
-/// A challenge announced to the person at the camera: the D-Bus sink sends
-/// it as the `Hint` signal. `nonce` is the request's ("" when it had none).
-#[derive(Debug, Clone)]
-pub struct ChallengeHint {
-    pub nonce: String,
-    pub hint: String,
-}
-
-/// The channel challenge hints go out on. Process-wide because the engine
-/// and the D-Bus sink share no handle that could carry it, and there is one
-/// daemon per process; with no D-Bus sink listening, hints go nowhere.
-pub fn challenge_hints() -> &'static broadcast::Sender<ChallengeHint> {
-    static HINTS: OnceLock<broadcast::Sender<ChallengeHint>> = OnceLock::new();
-    HINTS.get_or_init(|| broadcast::channel(16).0)
+    /// Challenges announced to the person at the camera (the D-Bus sink
+    /// sends them as `Hint` signals); with no sink listening they go nowhere.
+    hints: broadcast::Sender<ChallengeHint>,
 }
 
 impl Engine {
@@ -82,6 +69,7 @@ impl Engine {
         notifier: Arc<Notifier>,
         shutdown: Arc<AtomicBool>,
         outlets: Vec<UnboundedSender<VerdictOut>>,
+        hints: broadcast::Sender<ChallengeHint>,
         wedge_file: Option<PathBuf>,
     ) -> Self {
         Self {
@@ -97,6 +85,7 @@ impl Engine {
             walk_up_seen: HashMap::new(),
             walk_up_track: None,
             rng: ring::rand::SystemRandom::new(),
+            hints,
         }
     }
 
@@ -157,12 +146,14 @@ impl Engine {
                     reply,
                     ..
                 } => {
-                    let decided = Decided {
-                        outcome: Outcome::reject(mode, Reason::Timeout, subject.as_deref()),
-                        detail: serde_json::json!({"cause": "shutdown"}),
+                    let req = Request::new(mode, subject.as_deref(), nonce.as_deref(), origin);
+                    let evidence = Evidence {
+                        samples: Vec::new(),
+                        seen: Seen::default(),
+                        liveness: Liveness::unchecked(self.config.liveness.mode.into()),
+                        ended: Ended::Shutdown,
                     };
-                    let _ =
-                        reply.send(self.decider.finish(decided, nonce.as_deref(), origin, None));
+                    let _ = reply.send(self.decider.conclude(&req, &evidence, None));
                 }
                 Job::Enroll { reply, .. } => {
                     let _ = reply.send(Err(shutting_down()));
@@ -188,14 +179,8 @@ impl Engine {
                 received_at,
                 reply,
             } => {
-                let result = self.serve_decide(
-                    mode,
-                    subject.as_deref(),
-                    nonce.as_deref(),
-                    received_at + timeout,
-                    origin,
-                    received_at,
-                );
+                let req = Request::new(mode, subject.as_deref(), nonce.as_deref(), origin);
+                let result = self.serve_decide(&req, received_at + timeout, received_at);
                 let _ = reply.send(result);
             }
             Job::Enroll {
@@ -220,11 +205,8 @@ impl Engine {
     }
 
     fn revoke(&mut self, subject: &str) -> Result<usize, ApiError> {
-        let event = crate::store::audit::Event {
-            event: "revoke",
-            subject: Some(subject),
-            decision: None,
-            reason: None,
+        let event = crate::store::audit::Event::Revoke {
+            subject,
             detail: serde_json::json!({"origin": "dbus"}),
         };
         let n = crate::store::templates::revoke(&mut self.decider.store, subject, Some(&event))
@@ -232,7 +214,7 @@ impl Engine {
                 crate::store::StoreError::UnknownSubject(s) => {
                     ApiError::NoSuchSubject(format!("{s} is not enrolled"))
                 }
-                other => ApiError::Internal(other.to_string()),
+                other => internal("revoking the subject", &other),
             })?;
         self.decider.reload()?;
         Ok(n)
@@ -241,7 +223,7 @@ impl Engine {
     fn list_subjects(&self) -> Result<Vec<String>, ApiError> {
         crate::store::templates::list_subjects(&self.decider.store)
             .map(|v| v.into_iter().map(|s| s.subject).collect())
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            .map_err(|e| internal("listing the subjects", &e))
     }
 }
 

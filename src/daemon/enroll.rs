@@ -12,16 +12,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::decision::enrolment::face_templates;
+use crate::decision::enrolment::{FACE, face_templates};
+use crate::decision::evidence::{Seen, usable};
 use crate::decision::liveness::{Check, Figures, LivenessMode, State, Track};
 use crate::store::audit::Event;
 use crate::store::templates;
 use crate::vision::embed::Embedding;
 use crate::vision::quality::QualityReport;
 
-use super::api::{ApiError, EnrollEvent, Job, Reply};
-use super::decide::{FACE, Seen, usable};
+use super::decide::internal;
 use super::engine::{Engine, shutting_down};
+use crate::api::{ApiError, EnrollEvent, Job, Reply};
 
 /// Consecutive samples this close in time are near-duplicates; spacing
 /// them gives the template set some variety of pose and expression.
@@ -202,11 +203,8 @@ impl Engine {
         let spec = self.decider.pipeline.embedder_spec().clone();
         let new = face_templates(&spec, samples);
         let qualities: Vec<_> = samples.iter().map(|(_, q)| q).collect();
-        let event = Event {
-            event: "enroll",
-            subject: Some(subject),
-            decision: Some("accept"),
-            reason: None,
+        let event = Event::Enroll {
+            subject,
             detail: serde_json::json!({
                 "modality": FACE, "model_id": spec.id, "model_sha256": spec.sha256,
                 "samples": samples.len(), "accepted": samples.len(), "quality": qualities,
@@ -226,7 +224,7 @@ impl Engine {
             true,
             Some(&event),
         )
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| internal("sealing the templates", &e))?;
         self.decider.reload()?;
         Ok(rows.len())
     }

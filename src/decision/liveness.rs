@@ -81,18 +81,36 @@ impl Default for LivenessPolicy {
     }
 }
 
+/// A `[liveness]` value out of its range; each names the key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LivenessConfigError {
+    #[error("liveness.{key} must be in (0, {max}] (it is {value})")]
+    OutOfRange {
+        key: &'static str,
+        max: f32,
+        value: f32,
+    },
+    #[error("liveness.min_motion ({motion}) must be at least liveness.min_parallax ({parallax})")]
+    MotionBelowParallax { motion: f32, parallax: f32 },
+}
+
 impl LivenessPolicy {
-    pub fn validate(&self) -> Result<(), String> {
-        let ok = |v: f32, lo: f32, hi: f32| v.is_finite() && v > lo && v <= hi;
-        if !ok(self.min_turn, 0.0, 1.5) {
-            return Err("liveness.min_turn must be in (0, 1.5]".into());
-        }
-        if !ok(self.min_parallax, 0.0, 0.5) || !ok(self.min_motion, 0.0, 0.5) {
-            return Err("liveness.min_parallax and liveness.min_motion must be in (0, 0.5]".into());
+    pub fn validate(&self) -> Result<(), LivenessConfigError> {
+        for (key, value, max) in [
+            ("min_turn", self.min_turn, 1.5),
+            ("min_parallax", self.min_parallax, 0.5),
+            ("min_motion", self.min_motion, 0.5),
+        ] {
+            if !(value.is_finite() && value > 0.0 && value <= max) {
+                return Err(LivenessConfigError::OutOfRange { key, max, value });
+            }
         }
         if self.min_motion < self.min_parallax {
             // A frame with less shape change than the parallax asked for can never show it.
-            return Err("liveness.min_motion must be at least liveness.min_parallax".into());
+            return Err(LivenessConfigError::MotionBelowParallax {
+                motion: self.min_motion,
+                parallax: self.min_parallax,
+            });
         }
         Ok(())
     }

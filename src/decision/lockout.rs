@@ -3,11 +3,50 @@
 //! until the window has passed. Failures live in the store, so a restart
 //! does not reset the count.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Reason;
-use crate::config::LockoutConfig;
 use crate::store::{Store, StoreError, lockout as records};
+
+/// The `[lockout]` section of `edgeid.toml`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// Failed verifications of one subject that trigger a lockout.
+    pub max_failures: u32,
+    /// Window in which they are counted, and how long the lockout lasts, seconds.
+    pub window_secs: u64,
+}
+
+/// A `[lockout]` value that would disable or break lockout.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LockoutConfigError {
+    #[error("lockout.max_failures must be 1..=1000 (it is {0})")]
+    MaxFailures(u32),
+    #[error("lockout.window_secs must be 1..=86400 (it is {0}): 0 would turn lockout off")]
+    Window(u64),
+}
+
+impl LockoutConfig {
+    pub fn validate(&self) -> Result<(), LockoutConfigError> {
+        if !(1..=1000).contains(&self.max_failures) {
+            return Err(LockoutConfigError::MaxFailures(self.max_failures));
+        }
+        if !(1..=86_400).contains(&self.window_secs) {
+            return Err(LockoutConfigError::Window(self.window_secs));
+        }
+        Ok(())
+    }
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window_secs: 60,
+        }
+    }
+}
 
 /// What a 1:1 result tells the lockout: `Some(true)` for a match (clears
 /// the count), `Some(false)` for a failed attempt, `None` when it says

@@ -1,25 +1,44 @@
-//! Decisions: turning scores into accept / reject with a reason.
+//! Decisions: turning evidence into accept / reject with a reason, a
+//! signed verdict and an audit record. One path for every entry point.
 //!
-//! - `reason`: the fixed list of reason codes verdicts carry.
+//! - `attempt`: the [`Authenticator`], the one decision path (lockout,
+//!   audit, verdict), and `matcher`: its rules that need the embedder
+//!   (which subjects can be compared, judging the evidence).
+//! - `request`, `evidence`: what an entry point hands it.
+//! - `verify`: choosing the face and scoring it 1:1 or 1:N.
 //! - `threshold`: which similarity threshold applies and where it came from.
-//! - `gallery`: templates in memory, 1:1 / 1:N scoring (`gallery_bench` times it).
-//! - `verify`: the decision for a set of frames, with scores for the audit.
-//! - `lockout`: too many failures → `locked_out` for a while.
-//! - `liveness`: the `[liveness]` policy and the per-request (or walk-up
+//! - `gallery`: templates in memory, 1:1 / 1:N scoring.
+//! - `lockout`: the `[lockout]` section; too many failures → `locked_out`.
+//! - `liveness`: the `[liveness]` section and the per-request (or walk-up
 //!   track) accumulator that must see a head, not a picture, before scoring.
+//! - `pad`: the passive presentation-attack rule for photos.
+//! - `issue`: sequence number, signature and audit record in one transaction.
 //! - `enrolment`: accepted samples → template rows.
+//! - `synthetic`: stand-in templates (tests and the gallery benchmark only).
 
+pub mod attempt;
 pub mod enrolment;
+pub mod evidence;
 pub mod gallery;
-pub mod gallery_bench;
+pub mod issue;
 pub mod liveness;
 pub mod lockout;
-pub mod reason;
+pub mod matcher;
+pub mod pad;
+pub mod request;
+/// Stand-in templates for the gallery's tests and benchmark.
+#[cfg(any(test, feature = "eval"))]
+pub mod synthetic;
 pub mod threshold;
 pub mod verify;
 
+pub use attempt::{AttemptError, Authenticator, Judged, Policy};
+pub use evidence::{Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Sample, Seen};
 pub use gallery::{Gallery, GalleryError, GalleryLoad};
-pub use gallery_bench::{GalleryBenchReport, bench_gallery};
-pub use reason::Reason;
+pub use issue::{IssueError, IssueRequest, Issued};
+pub use matcher::Matcher;
+pub use request::{Origin, Request};
 pub use threshold::{OperatingPoint, Threshold};
-pub use verify::{Decision, Mode, Outcome};
+pub use verify::Outcome;
+// The verdict's vocabulary, used throughout the decision path.
+pub use crate::verdict::{Decision, Mode, Reason};

@@ -8,6 +8,10 @@ use crate::infer::ModelSpec;
 /// The operating point shipped by default: false-match rate 1e-3.
 pub const DEFAULT_OPERATING_POINT: &str = "far_1e-3";
 
+/// The manifest threshold key for PAD models: the EER point of the
+/// calibration set.
+pub const PAD_OPERATING_POINT: &str = "eer";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Threshold {
     pub value: f32,

@@ -2,45 +2,12 @@
 //! it 1:1 against a claimed subject or 1:N over the gallery, compare with
 //! the threshold. The scores go to the audit log, never into the verdict.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::Threshold;
 use super::gallery::{Gallery, SubjectScore};
-use super::{Reason, Threshold};
 use crate::pipeline::{FaceEvidence, FrameAnalysis};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Accept,
-    Reject,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Accept => "accept",
-            Self::Reject => "reject",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// 1:1 against a claimed subject.
-    Verify,
-    /// 1:N over the gallery.
-    Identify,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Verify => "verify",
-            Self::Identify => "identify",
-        }
-    }
-}
+use crate::verdict::{Decision, Mode, Reason};
 
 /// A decision with what the audit log needs to explain it.
 #[derive(Debug, Clone, Serialize)]
@@ -78,7 +45,7 @@ impl Outcome {
 /// The best usable face over the frames, or why there is none:
 /// `multiple_faces` if any frame was ambiguous, else `low_quality` if a face
 /// was seen, else `no_face`.
-pub fn select_face(frames: &[FrameAnalysis]) -> Result<(usize, &FaceEvidence), Reason> {
+pub fn select_face<'a>(frames: &[&'a FrameAnalysis]) -> Result<(usize, &'a FaceEvidence), Reason> {
     let usable = frames
         .iter()
         .enumerate()
@@ -109,7 +76,7 @@ fn weight(face: &FaceEvidence) -> f32 {
 pub fn decide_verify(
     gallery: &Gallery,
     subject: &str,
-    frames: &[FrameAnalysis],
+    frames: &[&FrameAnalysis],
     threshold: &Threshold,
 ) -> Outcome {
     let (frame, face) = match select_face(frames) {
@@ -140,17 +107,20 @@ pub fn decide_verify(
     }
 }
 
+/// Subjects a 1:N decision ranks, for the audit record's candidates.
+pub const IDENTIFY_TOP_K: usize = 3;
+
 /// 1:N over the whole gallery; `sub` only on accept.
 pub fn decide_identify(
     gallery: &Gallery,
-    frames: &[FrameAnalysis],
+    frames: &[&FrameAnalysis],
     threshold: &Threshold,
 ) -> Outcome {
     let (frame, face) = match select_face(frames) {
         Ok(found) => found,
         Err(reason) => return Outcome::reject(Mode::Identify, reason, None),
     };
-    let candidates = gallery.top_subjects(face.embedding.as_slice(), 3);
+    let candidates = gallery.top_subjects(face.embedding.as_slice(), IDENTIFY_TOP_K);
     let best = candidates.first().cloned();
     let accepted = best.as_ref().is_some_and(|b| threshold.accepts(b.score));
     Outcome {

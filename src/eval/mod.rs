@@ -1,14 +1,22 @@
 //! Measuring edgeid: accuracy on labelled data and latency per stage.
+//! Behind the default-on `eval` cargo feature: a device build
+//! (`--no-default-features --features camera`) leaves this module, the
+//! `edgeid eval` and `edgeid bench` verbs, and plotters out.
 //!
 //! - `metrics`: ROC, TAR at FAR, EER, accuracy, percentiles.
 //! - `faces`: the LFW pairs protocol.
 //! - `pad`: presentation-attack detection on live / spoof folders.
 //! - `runner`: analyses many images (threads, progress, per-image time).
 //! - `plot`: ROC/DET curves and histograms as PNG.
+//! - `bench`: per-stage latency of the face pipeline (`edgeid bench`).
+//! - `gallery_bench`: 1:N matching and gallery opening times.
+//! - `daemon_bench`: frame → verdict on MQTT through the real daemon and a
+//!   private Mosquitto (`edgeid bench --daemon`).
 
 pub mod bench;
 pub mod daemon_bench;
 pub mod faces;
+pub mod gallery_bench;
 pub mod metrics;
 pub mod pad;
 pub mod plot;

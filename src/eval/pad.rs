@@ -29,9 +29,7 @@ use crate::sources::load_image;
 use crate::vision::detect::Detection;
 use crate::vision::pad::PadScorer;
 
-/// The manifest threshold key for PAD models: the EER point of the
-/// calibration set.
-pub const PAD_OPERATING_POINT: &str = "eer";
+pub use crate::decision::threshold::PAD_OPERATING_POINT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PadEvalError {

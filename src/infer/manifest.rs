@@ -155,9 +155,9 @@ impl Manifest {
             source,
         })?;
         let file: ManifestFile =
-            toml::from_str(&text).map_err(|e| InferError::ManifestInvalid {
+            toml::from_str(&text).map_err(|error| InferError::ManifestParse {
                 path: path.clone(),
-                message: e.to_string(),
+                error,
             })?;
         if file.schema != MANIFEST_SCHEMA {
             return Err(InferError::ManifestInvalid {

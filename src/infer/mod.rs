@@ -14,13 +14,23 @@ use std::path::PathBuf;
 pub use manifest::{Manifest, ModelRole, ModelSpec};
 pub use tensor::Tensor;
 
-/// Why a model could not be loaded or run.
+/// Why a model could not be loaded or run. These errors end up in logs
+/// and remote answers as text, so the cause is part of the message. The
+/// parse and inference-library errors (`ManifestParse`, `ModelInvalid`,
+/// `RunFailed`) are kept typed in their fields but not also returned as
+/// `source()`, so that a printed chain (`edgeid: {error:#}`) does not
+/// repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
     #[error("cannot read model manifest {path}: {source}")]
     ManifestRead {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("model manifest {path} is invalid: {error}")]
+    ManifestParse {
+        path: PathBuf,
+        error: toml::de::Error,
     },
     #[error("model manifest {path} is invalid: {message}")]
     ManifestInvalid { path: PathBuf, message: String },
@@ -41,13 +51,60 @@ pub enum InferError {
         expected: String,
         actual: String,
     },
-    #[error("model file {path} is not a usable ONNX model: {message}")]
-    ModelInvalid { path: PathBuf, message: String },
+    #[error("model file {path} is not a usable ONNX model: {fault}")]
+    ModelInvalid { path: PathBuf, fault: ModelFault },
     #[error("model {model}: input {what}")]
     InputMismatch { model: String, what: String },
+    /// The model ran but its output is unusable.
     #[error("model {model} failed to run: {message}")]
     Run { model: String, message: String },
+    /// The inference library failed while running the model.
+    #[error("model {model} failed to run: {error}")]
+    RunFailed { model: String, error: BackendError },
 }
+
+/// Why a model file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFault {
+    /// It does not have the inputs or outputs the manifest describes.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The inference library refused it.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// An error from the inference library, kept whole. Libraries such as
+/// tract report a chain of contexts; it is printed as one line
+/// (`outer: cause: cause`), as the library's own alternate format does, so
+/// the causes are part of the message rather than further sources.
+#[derive(Debug)]
+pub struct BackendError(Box<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+
+    /// The library's error as it reported it.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BackendError {}
 
 /// A loaded model, ready to run one input tensor.
 ///

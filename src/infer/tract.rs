@@ -4,7 +4,9 @@
 // its API is spread over; naming them one by one breaks between releases.
 use tract_onnx::prelude::*;
 
-use super::{Backend, InferError, ModelSpec, Session, Tensor as PlainTensor};
+use super::{
+    Backend, BackendError, InferError, ModelFault, ModelSpec, Session, Tensor as PlainTensor,
+};
 
 pub struct TractBackend;
 
@@ -19,16 +21,18 @@ impl Backend for TractBackend {
     }
 
     fn load(&self, spec: &ModelSpec, bytes: &[u8]) -> Result<Box<dyn Session>, InferError> {
-        let invalid = |message: String| InferError::ModelInvalid {
+        let invalid = |fault: ModelFault| InferError::ModelInvalid {
             path: spec.file.clone().into(),
-            message,
+            fault,
         };
+        let refused = |e: TractError| invalid(BackendError::new(e).into());
+        let mismatch = |what: String| invalid(ModelFault::Mismatch(what));
         let mut model = tract_onnx::onnx()
             .model_for_read(&mut std::io::Cursor::new(bytes))
-            .map_err(|e| invalid(format!("{e:#}")))?;
-        let inputs = model.input_outlets().map_err(|e| invalid(e.to_string()))?;
+            .map_err(refused)?;
+        let inputs = model.input_outlets().map_err(refused)?;
         if inputs.len() != 1 {
-            return Err(invalid(format!("has {} inputs, expected 1", inputs.len())));
+            return Err(mismatch(format!("has {} inputs, expected 1", inputs.len())));
         }
         let input_name = model.node(inputs[0].node).name.clone();
         if input_name != spec.input.name {
@@ -40,9 +44,9 @@ impl Backend for TractBackend {
                 ),
             });
         }
-        let outputs = model.output_outlets().map_err(|e| invalid(e.to_string()))?;
+        let outputs = model.output_outlets().map_err(refused)?;
         if outputs.len() != spec.outputs.len() {
-            return Err(invalid(format!(
+            return Err(mismatch(format!(
                 "has {} outputs, the manifest lists {}",
                 outputs.len(),
                 spec.outputs.len()
@@ -52,11 +56,11 @@ impl Backend for TractBackend {
         // the shape) so tract can optimise for one concrete input.
         model = model
             .with_input_fact(0, f32::fact(spec.input.shape.clone()).into())
-            .map_err(|e| invalid(format!("{e:#}")))?;
+            .map_err(refused)?;
         let plan = model
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| invalid(format!("{e:#}")))?;
+            .map_err(refused)?;
         Ok(Box::new(TractSession {
             spec: spec.clone(),
             plan,
@@ -79,22 +83,19 @@ impl Session for TractSession {
                 ),
             });
         }
-        let run_err = |message: String| InferError::Run {
+        let run_err = |e: TractError| InferError::RunFailed {
             model: self.spec.id.clone(),
-            message,
+            error: BackendError::new(e),
         };
-        let tensor =
-            Tensor::from_shape(&input.shape, &input.data).map_err(|e| run_err(e.to_string()))?;
+        let tensor = Tensor::from_shape(&input.shape, &input.data).map_err(run_err)?;
         let outputs = self
             .plan
             .run(tvec!(TValue::from(tensor)))
-            .map_err(|e| run_err(format!("{e:#}")))?;
+            .map_err(run_err)?;
         outputs
             .iter()
             .map(|t| {
-                let view = t
-                    .to_plain_array_view::<f32>()
-                    .map_err(|e| run_err(e.to_string()))?;
+                let view = t.to_plain_array_view::<f32>().map_err(run_err)?;
                 Ok(PlainTensor {
                     shape: view.shape().to_vec(),
                     data: view.iter().copied().collect(),

@@ -4,6 +4,8 @@
 //! It decides nothing: whether a face is good enough, live, or a match is
 //! for `decision`, which reads the evidence.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod timings;
 
 use std::time::Instant;

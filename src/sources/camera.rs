@@ -8,6 +8,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use super::capture::SourceError;
 use super::decode_image;
 use super::raw::{Range, yuyv_to_rgb};
 
@@ -42,27 +43,27 @@ pub fn convert(
     width: u32,
     height: u32,
     data: &[u8],
-) -> Result<RgbImage, String> {
+) -> Result<RgbImage, SourceError> {
     match format {
         PixelFormat::Yuyv => {
             let need = (width as usize).div_ceil(2) * 4 * height as usize;
             if data.len() < need {
-                return Err(format!(
+                return Err(SourceError::BadFrame(format!(
                     "YUYV {width}x{height} frame needs {need} bytes, the camera gave {}",
                     data.len()
-                ));
+                )));
             }
             // UVC YUYV is limited-range BT.601.
             Ok(yuyv_to_rgb(width, height, &data[..need], Range::Limited))
         }
         PixelFormat::Mjpeg => {
-            let image = decode_image(data, "camera MJPEG frame").map_err(|e| e.to_string())?;
+            let image = decode_image(data, "camera MJPEG frame")?;
             if image.dimensions() != (width, height) {
-                return Err(format!(
+                return Err(SourceError::BadFrame(format!(
                     "MJPEG frame is {}x{}, the camera was set to {width}x{height}",
                     image.width(),
                     image.height()
-                ));
+                )));
             }
             Ok(image)
         }
@@ -105,7 +106,7 @@ mod device {
             format: PixelFormat,
             fps: u32,
         ) -> Result<Self, SourceError> {
-            let fail = |e: std::io::Error| SourceError::unavailable(path.display(), e);
+            let fail = |e: std::io::Error| SourceError::io(path.display(), e);
             let device = v4l::Device::with_path(path).map_err(fail)?;
             let mut wanted = device.format().map_err(fail)?;
             wanted.width = width;
@@ -151,12 +152,10 @@ mod device {
             let (buf, meta) = self
                 .stream
                 .next()
-                .map_err(|e| SourceError::unavailable(self.path.display(), e))?;
+                .map_err(|e| SourceError::io(self.path.display(), e))?;
             let used = (meta.bytesused as usize).min(buf.len());
             let data = if used > 0 { &buf[..used] } else { buf };
-            convert(self.format, self.width, self.height, data)
-                .map(Frame::new)
-                .map_err(SourceError::BadFrame)
+            convert(self.format, self.width, self.height, data).map(Frame::new)
         }
 
         fn describe(&self) -> String {
@@ -197,6 +196,7 @@ mod tests {
         assert!(
             convert(PixelFormat::Mjpeg, 640, 480, &jpeg)
                 .unwrap_err()
+                .to_string()
                 .contains("64x48")
         );
         assert!(convert(PixelFormat::Mjpeg, 64, 48, &jpeg[..jpeg.len() / 3]).is_err());

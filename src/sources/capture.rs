@@ -13,25 +13,53 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::Frame;
+use super::{Frame, ImageError};
 
-/// Why a source could not produce a frame.
+/// Why a source could not produce a frame. These end up as text (the
+/// capture status, logs), so a cause is part of the message and kept typed
+/// in its field rather than repeated as a `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// This frame is unusable; the stream goes on.
     #[error("bad frame: {0}")]
     BadFrame(String),
+    /// This frame's image could not be decoded; the stream goes on. Shared
+    /// because a folder source reports the same bad file on every pass.
+    #[error("bad frame: {0}")]
+    BadImage(Arc<ImageError>),
     /// The stream ended (end of file, writer closed the FIFO).
     #[error("the stream ended")]
     Ended,
-    /// The source cannot be opened or read any more (device gone, I/O error).
+    /// The source cannot be used (no images in the folder, no header, ...).
     #[error("{0}")]
     Unavailable(String),
+    /// The source cannot be opened or read any more (device gone, I/O error).
+    #[error("{what}: {error}")]
+    Io {
+        /// The device, file or stream.
+        what: String,
+        error: std::io::Error,
+    },
 }
 
 impl SourceError {
-    pub fn unavailable(what: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
-        Self::Unavailable(format!("{what}: {e}"))
+    /// `what` (a device, file or stream name) failed with `error`.
+    pub fn io(what: impl std::fmt::Display, error: std::io::Error) -> Self {
+        Self::Io {
+            what: what.to_string(),
+            error,
+        }
+    }
+
+    /// This frame is unusable but the stream goes on.
+    pub fn is_bad_frame(&self) -> bool {
+        matches!(self, Self::BadFrame(_) | Self::BadImage(_))
+    }
+}
+
+impl From<ImageError> for SourceError {
+    fn from(e: ImageError) -> Self {
+        Self::BadImage(Arc::new(e))
     }
 }
 
@@ -246,11 +274,11 @@ fn run(shared: &Shared, mut factory: SourceFactory, backoff: Backoff) {
                     drop(slot);
                     shared.changed.notify_all();
                 }
-                Err(SourceError::BadFrame(why)) => {
-                    tracing::warn!(source = %name, error = %why, "bad frame skipped");
+                Err(e) if e.is_bad_frame() => {
+                    tracing::warn!(source = %name, error = %e, "bad frame skipped");
                     let mut slot = shared.lock();
                     slot.status.bad_frames += 1;
-                    slot.status.last_error = Some(format!("bad frame: {why}"));
+                    slot.status.last_error = Some(e.to_string());
                 }
                 Err(e) => break Some(e.to_string()),
             }

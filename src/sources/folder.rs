@@ -6,19 +6,22 @@
 //! not decode is reported as a bad frame each time its turn comes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
 use super::capture::{FrameSource, SourceError};
-use super::{Frame, load_image};
+use super::{Frame, ImageError, load_image};
 
 /// More would be a video, not a test folder; keeps memory bounded.
 pub const MAX_IMAGES: usize = 1000;
 
 pub struct FolderSource {
     dir: PathBuf,
-    images: Vec<(PathBuf, Result<RgbImage, String>)>,
+    /// Each file, decoded or with why it would not decode (the error
+    /// names the file).
+    images: Vec<Result<RgbImage, Arc<ImageError>>>,
     period: Duration,
     next: usize,
     due: Instant,
@@ -32,7 +35,7 @@ impl FolderSource {
             )));
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| SourceError::unavailable(dir.display(), e))?
+            .map_err(|e| SourceError::io(dir.display(), e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
@@ -50,10 +53,7 @@ impl FolderSource {
         files.truncate(MAX_IMAGES);
         let images = files
             .into_iter()
-            .map(|p| {
-                let decoded = load_image(&p).map_err(|e| e.to_string());
-                (p, decoded)
-            })
+            .map(|p| load_image(&p).map_err(Arc::new))
             .collect();
         Ok(Self {
             dir: dir.to_owned(),
@@ -82,11 +82,11 @@ impl FrameSource for FolderSource {
                 self.dir.display()
             )));
         }
-        let (path, image) = &self.images[self.next];
+        let image = &self.images[self.next];
         self.next = (self.next + 1) % self.images.len();
         match image {
             Ok(image) => Ok(Frame::new(image.clone())),
-            Err(e) => Err(SourceError::BadFrame(format!("{}: {e}", path.display()))),
+            Err(e) => Err(SourceError::BadImage(Arc::clone(e))),
         }
     }
 

@@ -44,8 +44,21 @@ pub enum ImageError {
         width: u32,
         height: u32,
     },
-    #[error("{origin} could not be decoded (corrupt or truncated?): {message}")]
-    Decode { origin: String, message: String },
+    /// The cause is part of the message (photos are named in status lines
+    /// and logs), so it is not also the error's `source()`.
+    #[error("{origin} could not be decoded (corrupt or truncated?): {cause}")]
+    Decode { origin: String, cause: DecodeCause },
+}
+
+/// Why the decoder gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeCause {
+    /// Decoders fill a cut-off image with grey and call it a success, so
+    /// the end marker is checked first.
+    #[error("the file is truncated (no end-of-image marker)")]
+    Truncated,
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
 }
 
 /// Reads and decodes an image file.
@@ -65,10 +78,7 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> 
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| ImageError::Decode {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| decode_error(&origin, image::ImageError::IoError(e)))?;
     match reader.format() {
         Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
         _ => return Err(ImageError::UnknownFormat { origin }),
@@ -76,23 +86,16 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> 
     // Both decoders fill a truncated image with grey and call it a success;
     // a cut-off upload must be an error, not a half-grey face.
     if !has_end_marker(bytes, reader.format()) {
-        return Err(ImageError::Decode {
-            origin,
-            message: "the file is truncated (no end-of-image marker)".into(),
-        });
+        return Err(decode_error(&origin, DecodeCause::Truncated));
     }
     // Width and height are checked below from the header; the allocation
     // limit is the second line of defence.
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_ALLOC_BYTES);
     reader.limits(limits);
-    let decode_err = |e: image::ImageError| ImageError::Decode {
-        origin: origin.clone(),
-        message: e.to_string(),
-    };
     let mut decoder = reader.into_decoder().map_err(|e| match e {
         image::ImageError::Limits(_) => too_large_from_header(bytes, &origin),
-        other => decode_err(other),
+        other => decode_error(&origin, other),
     })?;
     let (width, height) = decoder.dimensions();
     if width > MAX_DIMENSION || height > MAX_DIMENSION {
@@ -109,17 +112,26 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> 
             height,
         });
     }
-    let orientation = decoder.orientation().map_err(decode_err)?;
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| decode_error(&origin, e))?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
         image::ImageError::Limits(_) => ImageError::TooLarge {
             origin: origin.clone(),
             width,
             height,
         },
-        other => decode_err(other),
+        other => decode_error(&origin, other),
     })?;
     image.apply_orientation(orientation);
     Ok(image.to_rgb8())
+}
+
+fn decode_error(origin: &str, cause: impl Into<DecodeCause>) -> ImageError {
+    ImageError::Decode {
+        origin: origin.to_owned(),
+        cause: cause.into(),
+    }
 }
 
 /// JPEG ends with an EOI marker (0xFFD9; entropy-coded data can't contain

@@ -9,9 +9,11 @@
 //! - `camera`: V4L2 cameras (feature `camera`) and their pixel formats.
 //! - `capture`: the [`FrameSource`] trait and the capture thread with its
 //!   latest-frame-wins slot, retry with backoff and status.
+//! - `config`: the `[camera]` section, and the source factory it describes.
 
 pub mod camera;
 pub mod capture;
+pub mod config;
 pub mod folder;
 pub mod frame;
 pub mod images;
@@ -19,5 +21,6 @@ pub mod raw;
 pub mod y4m;
 
 pub use capture::{Capture, CaptureStatus, FrameSource, SourceError, StatusProbe};
+pub use config::{CameraConfig, CameraConfigError, SourceKind};
 pub use frame::Frame;
 pub use images::{ImageError, decode_image, load_image};

@@ -156,7 +156,7 @@ pub fn read_frame_bytes(reader: &mut dyn Read, buf: &mut [u8]) -> Result<bool, S
             }
             Ok(n) => filled += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(SourceError::unavailable("read", e)),
+            Err(e) => return Err(SourceError::io("read", e)),
         }
     }
     Ok(true)
@@ -183,7 +183,7 @@ impl StreamInput {
             Self::Stdin => Ok(Box::new(std::io::stdin())),
             Self::Path(p) => std::fs::File::open(p)
                 .map(|f| Box::new(f) as Box<dyn Read + Send>)
-                .map_err(|e| SourceError::unavailable(p.display(), e)),
+                .map_err(|e| SourceError::io(p.display(), e)),
         }
     }
 

@@ -198,7 +198,7 @@ impl Y4mSource {
                 Ok(0) => return Ok(false),
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(SourceError::unavailable(&self.name, e)),
+                Err(e) => return Err(SourceError::io(&self.name, e)),
             }
             matched = if byte[0] == FRAME[matched] {
                 matched + 1
@@ -280,7 +280,7 @@ impl Y4mSource {
             let buf = match self.reader.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(SourceError::unavailable(&self.name, e)),
+                Err(e) => return Err(SourceError::io(&self.name, e)),
             };
             if buf.is_empty() {
                 return Ok(());
@@ -309,7 +309,7 @@ fn read_line(reader: &mut BufReader<Box<dyn Read + Send>>) -> Result<Option<Vec<
         }
         Ok(_) if line.len() > MAX_HEADER => Ok(Some(line)),
         Ok(_) => Err(SourceError::Ended),
-        Err(e) => Err(SourceError::unavailable("y4m", e)),
+        Err(e) => Err(SourceError::io("y4m", e)),
     }
 }
 

@@ -12,18 +12,162 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, rfc3339_utc, unix_now_ms};
+use crate::verdict::{Decision, Mode, Reason};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// A record to append.
-#[derive(Debug, Clone, Default)]
-pub struct Event<'a> {
-    pub event: &'a str,
-    pub subject: Option<&'a str>,
-    pub decision: Option<&'a str>,
-    pub reason: Option<&'a str>,
-    /// Scores, quality figures, model ids; the build is added automatically.
-    pub detail: serde_json::Value,
+/// A record to append: one variant per kind of event, so a record's event
+/// name, subject, decision and reason columns always agree with each other
+/// and nothing outside the store spells them.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    /// A verify or identify verdict (scores, quality, models in `detail`).
+    Verdict {
+        mode: Mode,
+        subject: Option<&'a str>,
+        decision: Decision,
+        reason: Reason,
+        detail: serde_json::Value,
+    },
+    /// Templates sealed for a subject (photo files or the camera).
+    Enroll {
+        subject: &'a str,
+        detail: serde_json::Value,
+    },
+    /// A subject and its templates deleted.
+    Revoke {
+        subject: &'a str,
+        detail: serde_json::Value,
+    },
+    /// A subject locked out after repeated failures.
+    Lockout {
+        subject: &'a str,
+        locked_until_ms: i64,
+        failures: u32,
+    },
+    /// A template row that failed its integrity check.
+    StoreTampered {
+        subject: &'a str,
+        template_row: i64,
+        /// What noticed it (a verb, the daemon's gallery open).
+        found_by: &'a str,
+    },
+    /// `edgeid keys init`.
+    KeysInit {
+        device_id: &'a str,
+        kid: &'a str,
+        force: bool,
+    },
+    /// `edgeid keys rotate`.
+    KeysRotate {
+        new_dek: bool,
+        templates_resealed: usize,
+    },
+}
+
+/// An event as its stored columns.
+struct EventColumns<'a> {
+    event: &'static str,
+    subject: Option<&'a str>,
+    decision: Option<Decision>,
+    reason: Option<Reason>,
+    detail: serde_json::Value,
+}
+
+impl<'a> Event<'a> {
+    /// The `event` column: what `audit export` readers switch on.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Verdict { mode, .. } => mode.as_str(),
+            Event::Enroll { .. } => "enroll",
+            Event::Revoke { .. } => "revoke",
+            Event::Lockout { .. } => "lockout",
+            Event::StoreTampered { .. } => "store_tampered",
+            Event::KeysInit { .. } => "keys_init",
+            Event::KeysRotate { .. } => "keys_rotate",
+        }
+    }
+
+    /// Adds a detail entry (for the store's own facts, such as the rows an
+    /// enrolment wrote); events whose detail is fixed are returned as is.
+    pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        if let Event::Verdict { detail, .. }
+        | Event::Enroll { detail, .. }
+        | Event::Revoke { detail, .. } = &mut self
+            && let Some(map) = detail.as_object_mut()
+        {
+            map.insert(key.into(), value);
+        }
+        self
+    }
+
+    fn columns(&self) -> EventColumns<'a> {
+        let event = self.name();
+        let bare = |subject, detail| EventColumns {
+            event,
+            subject,
+            decision: None,
+            reason: None,
+            detail,
+        };
+        match self {
+            Event::Verdict {
+                subject,
+                decision,
+                reason,
+                detail,
+                ..
+            } => EventColumns {
+                event,
+                subject: *subject,
+                decision: Some(*decision),
+                reason: Some(*reason),
+                detail: detail.clone(),
+            },
+            Event::Enroll { subject, detail } => EventColumns {
+                decision: Some(Decision::Accept),
+                ..bare(Some(*subject), detail.clone())
+            },
+            Event::Revoke { subject, detail } => bare(Some(*subject), detail.clone()),
+            Event::Lockout {
+                subject,
+                locked_until_ms,
+                failures,
+            } => EventColumns {
+                reason: Some(Reason::LockedOut),
+                ..bare(
+                    Some(*subject),
+                    serde_json::json!({"locked_until_ms": locked_until_ms, "failures": failures}),
+                )
+            },
+            Event::StoreTampered {
+                subject,
+                template_row,
+                found_by,
+            } => EventColumns {
+                reason: Some(Reason::StoreTampered),
+                ..bare(
+                    Some(*subject),
+                    serde_json::json!({"template_row": template_row, "found_by": found_by}),
+                )
+            },
+            Event::KeysInit {
+                device_id,
+                kid,
+                force,
+            } => bare(
+                None,
+                serde_json::json!({"device_id": device_id, "kid": kid, "force": force}),
+            ),
+            Event::KeysRotate {
+                new_dek,
+                templates_resealed,
+            } => bare(
+                None,
+                serde_json::json!({"new_dek": new_dek, "templates_resealed": templates_resealed}),
+            ),
+        }
+    }
 }
 
 /// A stored record, as exported.
@@ -122,7 +266,13 @@ pub fn append_in(conn: &rusqlite::Connection, event: &Event<'_>) -> Result<i64, 
         None => (1, GENESIS.to_owned()),
     };
     let at = rfc3339_utc(unix_now_ms());
-    let mut detail = event.detail.clone();
+    let EventColumns {
+        event,
+        subject,
+        decision,
+        reason,
+        mut detail,
+    } = event.columns();
     if !detail.is_object() {
         detail = serde_json::json!({ "value": detail });
     }
@@ -138,10 +288,10 @@ pub fn append_in(conn: &rusqlite::Connection, event: &Event<'_>) -> Result<i64, 
         &Columns {
             id,
             at: &at,
-            event: event.event,
-            subject: event.subject,
-            decision: event.decision,
-            reason: event.reason,
+            event,
+            subject,
+            decision: decision.map(Decision::as_str),
+            reason: reason.map(Reason::as_str),
             detail: &detail,
         },
     );
@@ -151,10 +301,10 @@ pub fn append_in(conn: &rusqlite::Connection, event: &Event<'_>) -> Result<i64, 
         params![
             id,
             at,
-            event.event,
-            event.subject,
-            event.decision,
-            event.reason,
+            event,
+            subject,
+            decision.map(Decision::as_str),
+            reason.map(Reason::as_str),
             detail,
             prev,
             hash
@@ -274,8 +424,10 @@ pub fn verify(store: &Store) -> Result<ChainReport, StoreError> {
 pub fn export(store: &Store) -> Result<Vec<Record>, StoreError> {
     let mut out = Vec::new();
     for_each_row(store, |row| {
-        let detail = serde_json::from_str(&row.detail)
-            .map_err(|e| StoreError::Corrupt(format!("audit record {}: {e}", row.id)))?;
+        let detail = serde_json::from_str(&row.detail).map_err(|e| StoreError::Malformed {
+            what: format!("audit record {}", row.id),
+            error: Box::new(e),
+        })?;
         out.push(Record {
             id: row.id,
             at: row.at,

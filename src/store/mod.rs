@@ -70,8 +70,14 @@ pub enum StoreError {
     InvalidSubject(String),
     #[error("the store holds no device identity: run `edgeid keys init`")]
     NoDevice,
-    #[error("malformed stored value: {0}")]
-    Corrupt(String),
+    /// A stored value that does not read back as what was written. The
+    /// decoding error is part of the message, so not also a `source()`.
+    #[error("malformed stored value in {what}: {error}")]
+    Malformed {
+        /// Which record ("template row 12").
+        what: String,
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// An open store. All writes go through methods of the submodules.

@@ -93,10 +93,9 @@ pub fn enroll(
     }
     // The record commits with the enrolment, so neither exists without the other.
     if let Some(event) = audit_event {
-        let mut event = event.clone();
-        if let Some(map) = event.detail.as_object_mut() {
-            map.insert("template_rows".into(), serde_json::json!(rows));
-        }
+        let event = event
+            .clone()
+            .with_detail("template_rows", serde_json::json!(rows));
         super::audit::append_in(&tx, &event)?;
     }
     tx.commit()?;
@@ -125,10 +124,9 @@ pub fn revoke(
     // The lockout record goes too: a revoked subject has no attempts left to count.
     tx.execute("DELETE FROM lockout_failures WHERE subject = ?1", [subject])?;
     if let Some(event) = audit_event {
-        let mut event = event.clone();
-        if let Some(map) = event.detail.as_object_mut() {
-            map.insert("templates_deleted".into(), serde_json::json!(n));
-        }
+        let event = event
+            .clone()
+            .with_detail("templates_deleted", serde_json::json!(n));
         super::audit::append_in(&tx, &event)?;
     }
     tx.commit()?;
@@ -212,10 +210,10 @@ pub fn open_each(
             model_sha256: r.get(4)?,
             dim: r.get::<_, i64>(5)? as usize,
         };
-        let blob = r
-            .get_ref(6)?
-            .as_blob()
-            .map_err(|e| StoreError::Corrupt(format!("template row {}: {e}", meta.row)))?;
+        let blob = r.get_ref(6)?.as_blob().map_err(|e| StoreError::Malformed {
+            what: format!("template row {}", meta.row),
+            error: Box::new(e),
+        })?;
         let aad = template_aad(meta.row, &meta.subject, &meta.modality, &meta.model_id);
         match dek.open(&aad, blob) {
             Ok(plain) if plain.len() == meta.dim * 4 => {

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::Reason;
-pub use crate::decision::{Decision, Mode};
+pub use super::reason::Reason;
 
 pub const ALG: &str = "EdDSA";
 pub const TYP: &str = "edgeid-verdict+jwt";
@@ -47,4 +46,38 @@ pub struct Claims {
     pub mode: Mode,
     pub reason: Reason,
     pub modalities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Accept,
+    Reject,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// 1:1 against a claimed subject.
+    Verify,
+    /// 1:N over the gallery.
+    Identify,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verify => "verify",
+            Self::Identify => "identify",
+        }
+    }
 }

@@ -31,9 +31,12 @@ pub enum VerdictError {
         expected: String,
         got: Option<String>,
     },
-    #[error("cannot serialise the verdict: {0}")]
-    Serialise(String),
 }
+
+/// Signing can fail only if the claims cannot be serialised.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serialise the verdict")]
+pub struct SignError(#[from] serde_json::Error);
 
 impl VerdictError {
     /// Which check failed, as a stable word for scripts.
@@ -46,7 +49,6 @@ impl VerdictError {
             Self::Expired { .. } => "exp",
             Self::IssuedInFuture { .. } => "iat",
             Self::NonceMismatch { .. } => "nonce",
-            Self::Serialise(_) => "serialise",
         }
     }
 }
@@ -62,10 +64,9 @@ pub struct Verified {
 pub const IAT_LEEWAY_SECS: i64 = 60;
 
 /// Signs `claims` into a compact JWS.
-pub fn sign(claims: &Claims, key: &Ed25519KeyPair, kid: &str) -> Result<String, VerdictError> {
-    let header = serde_json::to_vec(&Header::new(kid))
-        .map_err(|e| VerdictError::Serialise(e.to_string()))?;
-    let payload = serde_json::to_vec(claims).map_err(|e| VerdictError::Serialise(e.to_string()))?;
+pub fn sign(claims: &Claims, key: &Ed25519KeyPair, kid: &str) -> Result<String, SignError> {
+    let header = serde_json::to_vec(&Header::new(kid))?;
+    let payload = serde_json::to_vec(claims)?;
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),

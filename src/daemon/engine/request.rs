@@ -1,65 +1,79 @@
 //! Verify / Identify for one request: frames captured after it arrived are
 //! analysed until liveness is shown and a usable face is held, or until the
 //! deadline. Every analysed face feeds one liveness track; the best usable
-//! frame of the track is scored, and only after liveness passed.
+//! frame of the track is the evidence, and only after liveness passed.
+//! Judging it is the decision path's.
 
 use std::time::Instant;
 
-use crate::decision::liveness::{
-    Check, Figures, LivenessMode, State, Track, challenge_hint, random_side,
+use crate::decision::liveness::{Check, LivenessMode, State, Track, challenge_hint, random_side};
+use crate::decision::{
+    Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Request, Sample, Seen,
 };
-use crate::decision::{Mode, Outcome, Reason};
 
-use super::super::api::{ApiError, Origin, VerdictOut};
-use super::super::decide::{Decided, Seen, usable};
-use super::{ChallengeHint, Engine, IDLE_TURN, challenge_hints};
-
-/// What one request is doing, for the verdict when time runs out.
-struct Progress {
-    analysed: u32,
-    seen: Seen,
-    check: Option<Check>,
-    track: Track,
-    figures: Option<Figures>,
-}
+use super::{Engine, IDLE_TURN};
+use crate::api::{ApiError, ChallengeHint, Origin, VerdictOut};
+use crate::decision::evidence::usable;
 
 impl Engine {
     pub(super) fn serve_decide(
         &mut self,
-        mode: Mode,
-        subject: Option<&str>,
-        nonce: Option<&str>,
+        req: &Request<'_>,
         deadline: Instant,
-        origin: Origin,
         received_at: Instant,
     ) -> Result<VerdictOut, ApiError> {
-        if let Some(decided) = self.decider.precheck(subject)? {
-            return self.decider.finish(decided, nonce, origin, None);
+        if let Some(judged) = self.decider.precheck(req)? {
+            return self.decider.finish(req, judged, None);
         }
-        let liveness = self.config.liveness;
-        let check = self.liveness_check(origin)?;
+        let check = self.liveness_check(req.origin)?;
         if let Some(Check::Challenge(side)) = check {
-            let hint = challenge_hint(side, liveness.require_blink);
-            tracing::info!(?origin, hint, "liveness challenge");
+            let hint = challenge_hint(side, self.config.liveness.require_blink);
+            tracing::info!(origin = ?req.origin, hint, "liveness challenge");
             // Nobody listening (no D-Bus sink) is not an error.
-            let _ = challenge_hints().send(ChallengeHint {
-                nonce: nonce.unwrap_or_default().to_owned(),
+            let _ = self.hints.send(ChallengeHint {
+                nonce: req.nonce.unwrap_or_default().to_owned(),
                 hint: hint.to_owned(),
             });
         }
-        let mut p = Progress {
-            analysed: 0,
-            seen: Seen::default(),
-            check,
-            track: Track::new(liveness, self.decider.match_threshold()),
-            figures: None,
+        let (evidence, at) = self.gather(check, deadline, received_at);
+        self.decider.conclude(req, &evidence, at)
+    }
+
+    /// Frames captured after the request arrived, analysed until liveness
+    /// is shown (or fails) and a usable face is held, or until the
+    /// deadline; with the capture time of the frame that completed it.
+    fn gather(
+        &mut self,
+        check: Option<Check>,
+        deadline: Instant,
+        received_at: Instant,
+    ) -> (Evidence, Option<Instant>) {
+        let policy = self.config.liveness;
+        let mut seen = Seen::default();
+        let mut track = Track::new(policy, self.decider.match_threshold());
+        // The check actually applied: a challenge-mode daemon gives MQTT
+        // requests the motion check.
+        let mut liveness = Liveness::unchecked(match check {
+            Some(Check::Motion) => LivenessCheck::Motion,
+            Some(Check::Challenge(_)) => LivenessCheck::Challenge,
+            None => LivenessCheck::Off,
+        });
+        let evidence = |samples, seen, liveness, ended| Evidence {
+            samples,
+            seen,
+            liveness,
+            ended,
         };
         loop {
             self.turn();
             let now = Instant::now();
             if now >= deadline || self.stopping() {
-                let decided = self.expired(mode, subject, &p);
-                return self.decider.finish(decided, nonce, origin, None);
+                let ended = if self.stopping() {
+                    Ended::Shutdown
+                } else {
+                    Ended::Deadline
+                };
+                return (evidence(Vec::new(), seen, liveness, ended), None);
             }
             let Some(captured) = self.fresh_frame(received_at, (deadline - now).min(IDLE_TURN))
             else {
@@ -72,55 +86,36 @@ impl Engine {
                     continue;
                 }
             };
-            p.analysed += 1;
+            seen.note(&analysis);
             let is_usable = usable(&analysis);
-            if !is_usable {
-                p.seen.note(&analysis);
-            }
-            // The frame that completed the decision, for latency figures.
+            // The frame that completed the evidence, for latency figures.
             let at = Some(captured.frame.captured_at);
             let Some(check) = check else {
                 if is_usable {
-                    let decided = self
-                        .decider
-                        .score(mode, subject, analysis)
-                        .with_liveness(LivenessMode::Off, None);
-                    return self
-                        .decider
-                        .finish(frames(decided, p.analysed), nonce, origin, at);
+                    let samples = vec![Sample::new(analysis)];
+                    return (evidence(samples, seen, liveness, Ended::Complete), at);
                 }
                 continue;
             };
             let size = captured.frame.image.dimensions();
-            p.track
-                .push(analysis, is_usable, size, captured.frame.captured_at);
-            let (state, figures) = p.track.evaluate(check);
+            track.push(analysis, is_usable, size, captured.frame.captured_at);
+            let (state, figures) = track.evaluate(check);
+            liveness.figures = Some(figures);
             match state {
-                State::Pending => p.figures = Some(figures),
+                State::Pending => {}
                 State::Attack(failure) => {
-                    tracing::warn!(?failure, ?origin, "liveness: presentation attack suspected");
-                    let decided = Decided {
-                        outcome: Outcome::reject(mode, Reason::PresentationAttack, subject),
-                        detail: serde_json::json!({"cause": "liveness_failed"}),
-                    }
-                    .with_liveness(liveness.mode, Some(&figures));
-                    return self
-                        .decider
-                        .finish(frames(decided, p.analysed), nonce, origin, at);
+                    tracing::warn!(?failure, "liveness: presentation attack suspected");
+                    liveness.verdict = LivenessVerdict::Attack;
+                    return (evidence(Vec::new(), seen, liveness, Ended::Complete), at);
                 }
-                State::Live => match p.track.take_best() {
-                    Some((best, _)) => {
-                        let decided = self
-                            .decider
-                            .score(mode, subject, best)
-                            .with_liveness(liveness.mode, Some(&figures));
-                        return self
-                            .decider
-                            .finish(frames(decided, p.analysed), nonce, origin, at);
+                // Live, but maybe no frame good enough to score yet.
+                State::Live => {
+                    if let Some((best, _)) = track.take_best() {
+                        liveness.verdict = LivenessVerdict::Live;
+                        let samples = vec![Sample::new(best)];
+                        return (evidence(samples, seen, liveness, Ended::Complete), at);
                     }
-                    // Live, but no frame good enough to score yet.
-                    None => p.figures = Some(figures),
-                },
+                }
             }
         }
     }
@@ -140,33 +135,4 @@ impl Engine {
             LivenessMode::Motion | LivenessMode::Challenge => Ok(Some(Check::Motion)),
         }
     }
-
-    /// The verdict for a request that ran out of time (or was cut short by
-    /// shutdown). A usable face without liveness is `timeout`, and the
-    /// audit detail says liveness was not shown; otherwise the quality
-    /// reason, as without liveness.
-    fn expired(&self, mode: Mode, subject: Option<&str>, p: &Progress) -> Decided {
-        let (reason, cause) = if self.stopping() {
-            (Reason::Timeout, "shutdown")
-        } else if p.check.is_some() && p.track.has_usable() {
-            (Reason::Timeout, "liveness_not_shown")
-        } else {
-            (p.seen.reason(), "deadline")
-        };
-        let decided = Decided {
-            outcome: Outcome::reject(mode, reason, subject),
-            detail: serde_json::json!({"frames_analysed": p.analysed, "cause": cause}),
-        };
-        match p.check {
-            Some(_) => decided.with_liveness(self.config.liveness.mode, p.figures.as_ref()),
-            None => decided.with_liveness(LivenessMode::Off, None),
-        }
-    }
-}
-
-fn frames(mut decided: Decided, analysed: u32) -> Decided {
-    if let Some(map) = decided.detail.as_object_mut() {
-        map.insert("frames_analysed".into(), analysed.into());
-    }
-    decided
 }

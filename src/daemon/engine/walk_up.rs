@@ -6,11 +6,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::decision::evidence::usable;
 use crate::decision::liveness::{Check, LivenessMode, State, Track};
-use crate::decision::{Mode, Outcome, Reason};
+use crate::decision::{
+    Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Mode, Origin, Request, Sample, Seen,
+};
 
-use super::super::api::Origin;
-use super::super::decide::{Decided, usable};
 use super::{Engine, IDLE_TURN};
 
 impl Engine {
@@ -29,52 +30,64 @@ impl Engine {
                 return;
             }
         };
+        let mut seen = Seen::default();
+        seen.note(&analysis);
         let is_usable = usable(&analysis);
-        let liveness = self.config.liveness;
-        let decided = if liveness.mode == LivenessMode::Off {
+        let policy = self.config.liveness;
+        let evidence = if policy.mode == LivenessMode::Off {
             if !is_usable {
                 return;
             }
-            self.decider
-                .score(Mode::Identify, None, analysis)
-                .with_liveness(LivenessMode::Off, None)
+            Evidence {
+                samples: vec![Sample::new(analysis)],
+                seen,
+                liveness: Liveness::unchecked(LivenessCheck::Off),
+                ended: Ended::Complete,
+            }
         } else {
             let threshold = self.decider.match_threshold();
             let track = self
                 .walk_up_track
-                .get_or_insert_with(|| Track::new(liveness, threshold));
+                .get_or_insert_with(|| Track::new(policy, threshold));
             track.push(analysis, is_usable, captured.frame.image.dimensions(), at);
             let (state, figures) = track.evaluate(Check::Motion);
-            match state {
+            let mut liveness = Liveness::unchecked(LivenessCheck::Motion);
+            liveness.figures = Some(figures);
+            let samples = match state {
                 State::Pending => return,
                 State::Attack(failure) => {
                     tracing::warn!(?failure, "walk-up: presentation attack suspected");
                     // Start afresh: the next verdict needs new evidence.
                     track.reset();
-                    Decided {
-                        outcome: Outcome::reject(Mode::Identify, Reason::PresentationAttack, None),
-                        detail: serde_json::json!({"cause": "liveness_failed"}),
-                    }
-                    .with_liveness(liveness.mode, Some(&figures))
+                    liveness.verdict = LivenessVerdict::Attack;
+                    Vec::new()
                 }
                 State::Live => match track.take_best() {
-                    Some((best, _)) => self
-                        .decider
-                        .score(Mode::Identify, None, best)
-                        .with_liveness(liveness.mode, Some(&figures)),
+                    Some((best, _)) => {
+                        liveness.verdict = LivenessVerdict::Live;
+                        vec![Sample::new(best)]
+                    }
                     None => return,
                 },
+            };
+            Evidence {
+                samples,
+                seen,
+                liveness,
+                ended: Ended::Complete,
             }
         };
-        self.announce_walk_up(decided, at);
+        self.announce_walk_up(&evidence, at);
     }
 
-    fn announce_walk_up(&mut self, decided: Decided, frame_captured_at: Instant) {
-        let key = decided
+    fn announce_walk_up(&mut self, evidence: &Evidence, frame_captured_at: Instant) {
+        let req = Request::new(Mode::Identify, None, None, Origin::WalkUp);
+        let judged = self.decider.judge(&req, evidence);
+        let key = judged
             .outcome
             .subject
             .clone()
-            .unwrap_or_else(|| format!("({})", decided.outcome.reason));
+            .unwrap_or_else(|| format!("({})", judged.outcome.reason));
         let debounce = Duration::from_secs(self.config.daemon.debounce_secs);
         if self
             .walk_up_seen
@@ -85,10 +98,7 @@ impl Engine {
         }
         self.walk_up_seen.retain(|_, t| t.elapsed() < debounce);
         self.walk_up_seen.insert(key, Instant::now());
-        match self
-            .decider
-            .finish(decided, None, Origin::WalkUp, Some(frame_captured_at))
-        {
+        match self.decider.finish(&req, judged, Some(frame_captured_at)) {
             Ok(out) => self.outlets.retain(|o| o.send(out.clone()).is_ok()),
             Err(e) => tracing::error!(error = %e, "walk-up verdict failed"),
         }

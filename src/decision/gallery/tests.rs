@@ -2,7 +2,7 @@
 //! exact f32 result.
 
 use super::*;
-use crate::decision::gallery_bench::random_templates;
+use crate::decision::synthetic::random_templates;
 
 #[test]
 fn dot_matches_naive_for_odd_lengths() {

@@ -4,52 +4,25 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::pipeline::{FaceEvidence, FrameAnalysis, StageTimings};
-use crate::vision::align::FaceChip;
-use crate::vision::detect::Detection;
+use crate::pipeline::FrameAnalysis;
+use crate::pipeline::fixtures::face_frame;
 use crate::vision::embed::Embedding;
-use crate::vision::geometry::{BBox, Point, Similarity};
 use crate::vision::liveness::synthetic::{
     head, jitter, live_sequence, mesh_of, photo_sequence, view, view_posed,
 };
 use crate::vision::liveness::{LivenessFailure, LivenessSample, TurnSide};
-use crate::vision::quality::QualityReport;
 
 /// A frame whose main face has `sample`'s landmarks and the embedding
 /// `person` (a unit vector along one axis).
 fn frame(sample: &LivenessSample, person: usize) -> FrameAnalysis {
     let mut e = vec![0.0; 8];
     e[person] = 1.0;
-    FrameAnalysis {
-        faces_detected: 1,
-        ambiguous: false,
-        face: Some(FaceEvidence {
-            detection: Detection {
-                bbox: BBox::from_center(320.0, 240.0, 200.0, 200.0),
-                score: 0.9,
-                keypoints: [Point::default(); 6],
-            },
-            mesh: mesh_of(sample),
-            chip: FaceChip {
-                size: 0,
-                rgb: Vec::new(),
-                to_image: Similarity::IDENTITY,
-            },
-            quality: QualityReport {
-                eye_distance_px: sample.eye_distance(),
-                sharpness: 1.0,
-                yaw_deg: 0.0,
-                pitch_deg: 0.0,
-                roll_deg: 0.0,
-                brightness: 0.5,
-                clipped: 0.0,
-                detection_score: 0.9,
-            },
-            quality_failures: Vec::new(),
-            embedding: Embedding(e),
-        }),
-        timings: StageTimings::default(),
-    }
+    face_frame(
+        mesh_of(sample),
+        sample.eye_distance(),
+        Embedding(e),
+        Vec::new(),
+    )
 }
 
 /// Feeds `seq` at 15 fps; the first state that is not `Pending` and its

@@ -12,7 +12,7 @@ use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use tokio::sync::mpsc;
 
 use super::{DaemonBenchError, Sample, Target, ms, random_tag};
-use crate::daemon::{LatencyObserver, PublishMark};
+use crate::sinks::mqtt::{LatencyObserver, PublishMark};
 use crate::store::unix_now;
 use crate::verdict::jws;
 

@@ -12,7 +12,7 @@ use rumqttc::v5::mqttbytes::v5::PublishProperties;
 
 use super::link::Link;
 use super::sink::Sink;
-use crate::daemon::api::VerdictOut;
+use crate::api::VerdictOut;
 use crate::store::unix_now;
 
 /// Verdicts handed to the client and not yet acknowledged; below the

@@ -1,14 +1,37 @@
 //! Frame-to-bus latency: when each verdict's frame was captured, reached
 //! the sink, was queued on disk and was written to the socket. Logged per
 //! verdict (`frame_to_bus_ms`) and handed to an optional observer
-//! (`edgeid bench --daemon`).
+//! (`edgeid bench --daemon`, through the daemon's `RunHooks`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::daemon::api::{Origin, VerdictOut};
-use crate::daemon::{LatencyObserver, PublishMark};
+use crate::api::{Origin, VerdictOut};
+
+/// Told the moments each verdict passed on its way to a bus, on the
+/// daemon's own monotonic clock (`edgeid bench --daemon` runs the daemon
+/// in-process and lines these up with what its subscriber receives).
+/// Called on the sink's task after the socket write: keep it short.
+pub trait LatencyObserver: Send + Sync {
+    fn verdict_published(&self, mark: &PublishMark);
+}
+
+/// One verdict's way out through the MQTT sink.
+#[derive(Debug, Clone)]
+pub struct PublishMark {
+    /// The compact JWS, as published.
+    pub verdict: String,
+    pub origin: Origin,
+    /// When the frame the decision used was captured (None: no frame, e.g. a timeout).
+    pub frame_captured_at: Option<Instant>,
+    /// The sink took the verdict from the engine.
+    pub at_sink: Instant,
+    /// The verdict was in the on-disk queue.
+    pub queued: Instant,
+    /// The PUBLISH was written to the broker's socket.
+    pub published: Instant,
+}
 
 /// Marks for verdicts never published (expired in the queue) are dropped
 /// oldest first beyond this.

@@ -8,13 +8,15 @@ use std::time::Instant;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use tokio::sync::mpsc;
 
+use super::error::MqttError;
+
 /// Requests the client buffers before `try_publish` reports it busy.
 const CLIENT_CAPACITY: usize = 64;
 
 /// What the event loop produced, stamped when it did.
 pub(super) enum Polled {
     Event(Box<Event>, Instant),
-    Failed(String),
+    Failed(MqttError),
 }
 
 pub(super) struct Link {
@@ -60,7 +62,7 @@ impl Link {
         self.events
             .recv()
             .await
-            .unwrap_or_else(|| Polled::Failed("the MQTT event loop stopped".into()))
+            .unwrap_or(Polled::Failed(MqttError::EventLoopStopped))
     }
 }
 
@@ -77,7 +79,7 @@ async fn drive(mut eventloop: EventLoop, tx: mpsc::UnboundedSender<Polled>) {
         let polled = match eventloop.poll().await {
             Ok(event) => Polled::Event(Box::new(event), Instant::now()),
             Err(e) => {
-                let _ = tx.send(Polled::Failed(e.to_string()));
+                let _ = tx.send(Polled::Failed(e.into()));
                 return;
             }
         };

@@ -1,6 +1,7 @@
 //! Connection options from the `[mqtt]` section: client id, keep-alive,
 //! last will, credentials, TLS, and TCP_NODELAY.
 
+use std::path::Path;
 use std::time::Duration;
 
 use rumqttc::NetworkOptions;
@@ -9,15 +10,27 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::LastWill;
 
 use super::Topics;
-use crate::config::Config;
-use crate::daemon::DaemonError;
+use super::config::MqttConfig;
+use super::error::MqttError;
+
+fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, MqttError> {
+    std::fs::read(path).map_err(cannot_read(key, path))
+}
+
+fn read_text(key: &'static str, path: &Path) -> Result<String, MqttError> {
+    std::fs::read_to_string(path).map_err(cannot_read(key, path))
+}
+
+fn cannot_read(key: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MqttError {
+    let path = path.to_owned();
+    move |source| MqttError::Read { key, path, source }
+}
 
 pub(super) fn options(
-    config: &Config,
+    c: &MqttConfig,
     device: &str,
     topics: &Topics,
-) -> Result<MqttOptions, DaemonError> {
-    let c = &config.mqtt;
+) -> Result<MqttOptions, MqttError> {
     let client_id = c
         .client_id
         .clone()
@@ -46,30 +59,21 @@ pub(super) fn options(
     ));
     if let Some(user) = &c.username {
         let password = match &c.password_file {
-            Some(p) => std::fs::read_to_string(p)
-                .map_err(|e| {
-                    DaemonError::Mqtt(format!(
-                        "cannot read mqtt.password_file {}: {e}",
-                        p.display()
-                    ))
-                })?
-                .trim_end()
-                .to_owned(),
+            Some(p) => read_text("mqtt.password_file", p)?.trim_end().to_owned(),
             None => String::new(),
         };
         o.set_credentials(user.clone(), password);
     }
     if let Some(ca) = &c.tls.ca_file {
-        let read = |p: &std::path::Path| {
-            std::fs::read(p)
-                .map_err(|e| DaemonError::Mqtt(format!("cannot read {}: {e}", p.display())))
-        };
         let client_auth = match (&c.tls.cert_file, &c.tls.key_file) {
-            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            (Some(cert), Some(key)) => Some((
+                read("mqtt.tls.cert_file", cert)?,
+                read("mqtt.tls.key_file", key)?,
+            )),
             _ => None,
         };
         o.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Simple {
-            ca: read(ca)?,
+            ca: read("mqtt.tls.ca_file", ca)?,
             alpn: None,
             client_auth,
         }));

@@ -1,4 +1,4 @@
-//! The sink's task: builds a connection, routes its events, keeps writing
+//! [`start`] and the sink's task: builds a connection, routes its events, keeps writing
 //! verdicts to disk while the broker is away, reconnects with backoff, and
 //! on shutdown flushes the queue for up to the grace period.
 
@@ -13,12 +13,69 @@ use rumqttc::v5::mqttbytes::v5::Packet;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Topics;
-use super::latency::Latency;
+use super::config::MqttConfig;
+use super::error::MqttError;
+use super::intake::ErrorTx;
+use super::latency::{Latency, LatencyObserver};
 use super::link::{Link, Polled};
-use super::requests::ErrorTx;
-use crate::daemon::api::{ApiError, EngineHandle, VerdictOut};
-use crate::sinks::mqtt_request::ReplayGuard;
-use crate::sinks::outbox::Outbox;
+use super::options::options;
+use super::outbox::Outbox;
+use super::request::ReplayGuard;
+use crate::api::{ApiError, EngineHandle, VerdictOut};
+use crate::store::Store;
+
+/// Nonces the replay guard remembers at most.
+const REPLAY_CAPACITY: usize = 100_000;
+
+pub struct MqttSink {
+    stop: oneshot::Sender<Duration>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MqttSink {
+    /// Stops taking requests and delivers what is queued, for up to `grace`.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(grace);
+        if tokio::time::timeout(grace + Duration::from_secs(2), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the MQTT sink did not stop in time");
+        }
+    }
+}
+
+/// Starts the sink's task. Verdicts to publish arrive on `verdict_rx`;
+/// request tasks send theirs on `verdict_tx`. A request nonce is refused
+/// as a replay within `replay_window` (make it outlast any verdict it
+/// could earn). `observer`, when given, is told when each verdict reaches
+/// the socket.
+pub fn start(
+    c: &MqttConfig,
+    replay_window: Duration,
+    engine: EngineHandle,
+    store: Store,
+    verdict_tx: mpsc::UnboundedSender<VerdictOut>,
+    verdict_rx: mpsc::UnboundedReceiver<VerdictOut>,
+    observer: Option<Arc<dyn LatencyObserver>>,
+) -> Result<MqttSink, MqttError> {
+    let topics = Topics::new(&c.topic_prefix, &engine.info.device_id);
+    let options = options(c, &engine.info.device_id, &topics)?;
+    let (stop, stop_rx) = oneshot::channel();
+    let sink = Sink {
+        options,
+        topics: Arc::new(topics),
+        engine,
+        outbox: Outbox::new(store, c.queue_capacity),
+        replay: ReplayGuard::new(replay_window, REPLAY_CAPACITY),
+        max_request_bytes: c.max_request_bytes,
+        reconnect_max: Duration::from_millis(c.reconnect_max_ms.max(100)),
+        verdict_tx: Some(verdict_tx),
+        latency: Latency::new(observer),
+    };
+    let task = tokio::spawn(sink.run(verdict_rx, stop_rx));
+    Ok(MqttSink { stop, task })
+}
 
 pub(super) struct Sink {
     pub options: MqttOptions,

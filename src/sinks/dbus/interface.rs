@@ -1,23 +1,18 @@
-//! D-Bus for kiosk apps: `org.edgeid.Auth1` at `/org/edgeid/Auth1`, modelled
-//! on fprintd. Methods return the signed verdict (compact JWS); a request
-//! that cannot be answered with a verdict fails with a named error
-//! `org.edgeid.Auth1.Error.<Name>` carrying a sentence for people.
+//! The `org.edgeid.Auth1` interface, modelled on fprintd. Methods return
+//! the signed verdict (compact JWS); a request that cannot be answered with
+//! a verdict fails with a named error `org.edgeid.Auth1.Error.<Name>`
+//! carrying a sentence for people.
 //!
 //! Admin methods (EnrollStart, Revoke, ListSubjects) are checked against the
-//! caller's uid and groups here, not only by the bus policy.
+//! caller's uid and groups here (`auth`), not only by the bus policy.
 
 use tokio::sync::mpsc;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
-use super::dbus_auth::{AdminPolicy, require_admin};
-use crate::daemon::DaemonError;
-use crate::daemon::api::{ApiError, EngineHandle, EnrollEvent, Origin, VerdictOut};
-use crate::daemon::config::DbusConfig;
+use super::auth::{AdminPolicy, require_admin};
+use crate::api::{ApiError, EngineHandle, EnrollEvent, Origin};
 use crate::decision::Mode;
-
-pub const BUS_NAME: &str = "org.edgeid.Auth1";
-pub const OBJECT_PATH: &str = "/org/edgeid/Auth1";
 
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "org.edgeid.Auth1.Error")]
@@ -52,9 +47,10 @@ impl From<ApiError> for Auth1Error {
 }
 
 pub struct Auth1 {
-    engine: EngineHandle,
-    admin: AdminPolicy,
-    enroll_events: mpsc::UnboundedSender<(String, EnrollEvent)>,
+    pub(super) engine: EngineHandle,
+    pub(super) admin: AdminPolicy,
+    /// Enrollment progress, sent as signals by the service's task.
+    pub(super) enroll_events: mpsc::UnboundedSender<(String, EnrollEvent)>,
 }
 
 /// Empty string = no nonce (D-Bus has no optional arguments).
@@ -160,7 +156,7 @@ impl Auth1 {
     }
 
     #[zbus(signal)]
-    async fn enroll_progress(
+    pub(super) async fn enroll_progress(
         emitter: &SignalEmitter<'_>,
         subject: &str,
         done: u32,
@@ -169,7 +165,7 @@ impl Auth1 {
     ) -> zbus::Result<()>;
 
     #[zbus(signal)]
-    async fn enroll_done(
+    pub(super) async fn enroll_done(
         emitter: &SignalEmitter<'_>,
         subject: &str,
         result: &str,
@@ -177,77 +173,19 @@ impl Auth1 {
 
     /// Walk-up mode: every verdict issued without a request.
     #[zbus(signal)]
-    async fn verdict_issued(emitter: &SignalEmitter<'_>, verdict: &str) -> zbus::Result<()>;
+    pub(super) async fn verdict_issued(
+        emitter: &SignalEmitter<'_>,
+        verdict: &str,
+    ) -> zbus::Result<()>;
 
     /// Liveness challenge (`[liveness] mode = "challenge"`) for the Verify /
     /// Identify call carrying `nonce` ("" when it gave none), to show the
     /// person, e.g. "blink, then turn your head to your left". An addition
     /// to the fprintd-like interface; subscribe before calling.
     #[zbus(signal)]
-    async fn hint(emitter: &SignalEmitter<'_>, nonce: &str, hint: &str) -> zbus::Result<()>;
-}
-
-/// Connects to the configured bus, claims `org.edgeid.Auth1` and serves
-/// until the returned connection is dropped.
-pub async fn serve(
-    config: &DbusConfig,
-    engine: EngineHandle,
-    mut walk_up: mpsc::UnboundedReceiver<VerdictOut>,
-) -> Result<zbus::Connection, DaemonError> {
-    let fail = |e: zbus::Error| DaemonError::Dbus(format!("{e} (bus {:?})", config.bus));
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut hints = crate::daemon::engine::challenge_hints().subscribe();
-    let iface = Auth1 {
-        engine,
-        admin: AdminPolicy::new(&config.admin_group),
-        enroll_events: events_tx,
-    };
-    let builder = match config.bus.as_str() {
-        "system" => zbus::connection::Builder::system(),
-        "session" => zbus::connection::Builder::session(),
-        address => zbus::connection::Builder::address(address),
-    }
-    .map_err(fail)?;
-    let conn = builder
-        .name(BUS_NAME)
-        .map_err(fail)?
-        .serve_at(OBJECT_PATH, iface)
-        .map_err(fail)?
-        .build()
-        .await
-        .map_err(fail)?;
-    let emitter = SignalEmitter::new(&conn, OBJECT_PATH)
-        .map_err(fail)?
-        .into_owned();
-    tokio::spawn(async move {
-        loop {
-            let sent = tokio::select! {
-                e = events.recv() => match e {
-                    Some((subject, EnrollEvent::Progress { done, needed, hint })) =>
-                        Auth1::enroll_progress(&emitter, &subject, done, needed, &hint).await,
-                    Some((subject, EnrollEvent::Done { result })) =>
-                        Auth1::enroll_done(&emitter, &subject, &result).await,
-                    None => break,
-                },
-                v = walk_up.recv() => match v {
-                    Some(v) if v.origin == Origin::WalkUp => Auth1::verdict_issued(&emitter, &v.verdict).await,
-                    Some(_) => Ok(()),
-                    None => std::future::pending().await,
-                },
-                h = hints.recv() => match h {
-                    Ok(h) => Auth1::hint(&emitter, &h.nonce, &h.hint).await,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "D-Bus: challenge hints dropped");
-                        Ok(())
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
-                },
-            };
-            if let Err(e) = sent {
-                tracing::warn!(error = %e, "D-Bus: signal not sent");
-            }
-        }
-    });
-    tracing::info!(bus = %config.bus, name = BUS_NAME, "D-Bus: serving");
-    Ok(conn)
+    pub(super) async fn hint(
+        emitter: &SignalEmitter<'_>,
+        nonce: &str,
+        hint: &str,
+    ) -> zbus::Result<()>;
 }

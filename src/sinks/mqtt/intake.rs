@@ -1,4 +1,4 @@
-//! Requests in: schema and replay checks (`mqtt_request`), then the engine;
+//! Requests in: schema and replay checks (`request`), then the engine;
 //! the verdict goes back through the delivery queue, a refusal to the
 //! `error` topic (QoS 0) with the request's nonce when it had one.
 
@@ -8,9 +8,9 @@ use rumqttc::v5::mqttbytes::QoS;
 use tokio::sync::mpsc;
 
 use super::link::Link;
+use super::request::parse;
 use super::sink::Sink;
-use crate::daemon::api::{ApiError, Origin};
-use crate::sinks::mqtt_request::parse;
+use crate::api::{ApiError, Origin};
 
 /// Refusals to publish on the `error` topic: (nonce, why).
 pub(super) type ErrorTx = mpsc::UnboundedSender<(Option<String>, ApiError)>;

@@ -7,18 +7,18 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
-use super::claims::Claims;
-use super::jws::{self, VerdictError};
-use crate::decision::{Decision, Outcome};
+use super::verify::Outcome;
 use crate::store::audit::{self, Event};
 use crate::store::{KeyRing, Store, StoreError, device, unix_now};
+use crate::verdict::jws::{self, SignError};
+use crate::verdict::{Claims, Decision, Mode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Sign(#[from] VerdictError),
+    Sign(#[from] SignError),
     #[error("random number generator failed")]
     Random,
 }
@@ -63,9 +63,7 @@ pub fn issue(
     let sub = match outcome.decision {
         Decision::Accept => outcome.subject.clone(),
         // 1:1: the claim is echoed on reject too; 1:N rejects name no one.
-        Decision::Reject if outcome.mode == crate::decision::Mode::Verify => {
-            outcome.subject.clone()
-        }
+        Decision::Reject if outcome.mode == Mode::Verify => outcome.subject.clone(),
         Decision::Reject => None,
     };
     let claims = Claims {
@@ -97,11 +95,11 @@ pub fn issue(
     }
     let audit_record = audit::append_in(
         &tx,
-        &Event {
-            event: outcome.mode.as_str(),
+        &Event::Verdict {
+            mode: outcome.mode,
             subject: outcome.subject.as_deref(),
-            decision: Some(outcome.decision.as_str()),
-            reason: Some(outcome.reason.as_str()),
+            decision: outcome.decision,
+            reason: outcome.reason,
             detail,
         },
     )?;

@@ -7,7 +7,7 @@ use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::names::BusName;
 
-use crate::daemon::api::ApiError;
+use crate::api::ApiError;
 
 /// Root, or a member of this group, may administer.
 #[derive(Debug, Clone)]

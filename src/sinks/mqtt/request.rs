@@ -1,4 +1,4 @@
-//! Requests from door controllers on `edgeid/<device>/request`:
+//! Requests from door controllers on `<prefix>/<device>/request`:
 //! `{"mode": "verify"|"identify", "subject": "...", "nonce": "...", "timeout_ms": 2000}`.
 //!
 //! The payload is untrusted: its size is checked before parsing, unknown
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::daemon::api::{ApiError, check_nonce, check_subject};
+use crate::api::{ApiError, check_nonce, check_subject};
 use crate::decision::Mode;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
-use super::gallery::{Gallery, GalleryError};
+use crate::decision::gallery::{Gallery, GalleryError};
+use crate::decision::synthetic::random_templates;
+pub use crate::decision::verify::IDENTIFY_TOP_K;
 use crate::store::templates::{self, NewTemplate};
 use crate::store::{DataKey, Store, StoreError};
 
 pub const BENCH_DIM: usize = 128;
-/// Candidates `decide_identify` asks the gallery for.
-pub const IDENTIFY_TOP_K: usize = 3;
 const TEMPLATES_PER_SUBJECT: usize = 5;
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,30 +48,6 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
     #[error("random number generator failed")]
     Random,
-}
-
-/// Deterministic-enough pseudo-random unit vectors (xorshift; speed matters,
-/// not quality).
-pub fn random_templates(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed | 1;
-    let mut out = Vec::with_capacity(n * dim);
-    for _ in 0..n {
-        let start = out.len();
-        for _ in 0..dim {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            out.push((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5);
-        }
-        let norm = out[start..]
-            .iter()
-            .map(|x| x * x)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::EPSILON);
-        out[start..].iter_mut().for_each(|x| *x /= norm);
-    }
-    out
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

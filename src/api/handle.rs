@@ -1,137 +1,23 @@
-//! What the sinks may ask of the engine, and the errors they get back. The
-//! sinks (D-Bus, MQTT) translate these into their own wire forms; the
-//! engine knows nothing of buses.
+//! The sinks' handle on the engine: argument checks, the bounded job
+//! queue (full → `Busy`), and waiting for the answer.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use super::{ApiError, EngineInfo, EnrollEvent, Job, Origin, Reply, VerdictOut};
 use crate::decision::Mode;
-
-/// Errors a caller can act on; each maps to a named D-Bus error
-/// (`org.edgeid.Auth1.Error.<Variant>`) and an MQTT error message.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum ApiError {
-    #[error("{0}")]
-    NotAuthorized(String),
-    #[error("{0}")]
-    NoSuchSubject(String),
-    #[error("{0}")]
-    Busy(String),
-    #[error("{0}")]
-    Timeout(String),
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("{0}")]
-    Disabled(String),
-    #[error("{0}")]
-    ShuttingDown(String),
-    #[error("{0}")]
-    PresentationAttack(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl ApiError {
-    /// The last part of the D-Bus error name and the MQTT `error` field.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotAuthorized(_) => "NotAuthorized",
-            Self::NoSuchSubject(_) => "NoSuchSubject",
-            Self::Busy(_) => "Busy",
-            Self::Timeout(_) => "Timeout",
-            Self::InvalidArgument(_) => "InvalidArgument",
-            Self::Disabled(_) => "Disabled",
-            Self::ShuttingDown(_) => "ShuttingDown",
-            Self::PresentationAttack(_) => "PresentationAttack",
-            Self::Internal(_) => "Internal",
-        }
-    }
-}
-
-/// Where a request came from (logs, and which sink carries the verdict).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    Dbus,
-    Mqtt,
-    WalkUp,
-}
-
-/// A signed verdict leaving the engine.
-#[derive(Debug, Clone)]
-pub struct VerdictOut {
-    /// Compact JWS.
-    pub verdict: String,
-    /// `exp` claim, Unix seconds (for MQTT message expiry).
-    pub exp: i64,
-    pub origin: Origin,
-    /// When the frame the decision used was captured (latency measurement).
-    pub frame_captured_at: Option<Instant>,
-}
-
-#[derive(Debug, Clone)]
-pub enum EnrollEvent {
-    Progress {
-        done: u32,
-        needed: u32,
-        hint: String,
-    },
-    Done {
-        result: String,
-    },
-}
-
-pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
-
-pub enum Job {
-    Decide {
-        mode: Mode,
-        subject: Option<String>,
-        nonce: Option<String>,
-        timeout: Duration,
-        origin: Origin,
-        received_at: Instant,
-        reply: Reply<VerdictOut>,
-    },
-    Enroll {
-        subject: String,
-        events: mpsc::UnboundedSender<(String, EnrollEvent)>,
-        reply: Reply<()>,
-    },
-    Revoke {
-        subject: String,
-        reply: Reply<usize>,
-    },
-    ListSubjects {
-        reply: Reply<Vec<String>>,
-    },
-}
-
-/// Fixed facts about the running daemon, for D-Bus properties.
-#[derive(Debug, Clone, Serialize)]
-pub struct EngineInfo {
-    pub version: String,
-    pub device_id: String,
-    /// The device public key as an OKP JWK (JSON).
-    pub device_key_jwk: String,
-    /// "role id sha256" for each model in use.
-    pub models: Vec<String>,
-    pub identify_enabled: bool,
-    /// The camera's live status (state, source, frames, last error).
-    #[serde(skip)]
-    pub camera: Option<crate::sources::StatusProbe>,
-}
 
 /// The sinks' side of the engine: cheap to clone.
 #[derive(Clone)]
 pub struct EngineHandle {
     jobs: SyncSender<Job>,
     /// Cleared on SIGTERM: new requests are refused, taken ones answered.
-    accepting: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    pub info: std::sync::Arc<EngineInfo>,
+    accepting: Arc<AtomicBool>,
+    pub info: Arc<EngineInfo>,
     pub limits: Limits,
 }
 
@@ -175,19 +61,18 @@ impl EngineHandle {
     pub fn new(jobs: SyncSender<Job>, info: EngineInfo, limits: Limits) -> Self {
         Self {
             jobs,
-            accepting: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
-            info: std::sync::Arc::new(info),
+            accepting: Arc::new(AtomicBool::new(true)),
+            info: Arc::new(info),
             limits,
         }
     }
 
     pub fn stop_accepting(&self) {
-        self.accepting
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.accepting.store(false, Ordering::Relaxed);
     }
 
     pub fn is_accepting(&self) -> bool {
-        self.accepting.load(std::sync::atomic::Ordering::Relaxed)
+        self.accepting.load(Ordering::Relaxed)
     }
 
     fn submit<T>(

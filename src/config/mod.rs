@@ -1,0 +1,225 @@
+//! The TOML configuration (`/etc/edgeid/edgeid.toml` by default, when
+//! present). Unknown keys are refused so a typo is not silently ignored.
+//!
+//! Each component owns its section and checks its own values: `[camera]`
+//! in `sources::config`, `[mqtt]` in `sinks::mqtt::config`, `[dbus]` in
+//! `sinks::dbus::config`, `[lockout]` and `[liveness]` in `decision`, and
+//! `[daemon]` in `daemon` here (the daemon sits above the config, so its
+//! section cannot live in it). This module only assembles the sections,
+//! holds the top-level keys, and checks the rules that span sections.
+
+mod daemon;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use daemon::{DaemonConfig, DaemonConfigError};
+
+use crate::decision::Policy;
+use crate::decision::liveness::LivenessPolicy;
+use crate::decision::lockout::LockoutConfig;
+use crate::sinks::dbus::DbusConfig;
+use crate::sinks::mqtt::{MqttConfig, MqttConfigError};
+use crate::sources::{CameraConfig, CameraConfigError};
+
+pub const DEFAULT_CONFIG: &str = "/etc/edgeid/edgeid.toml";
+
+/// Why the configuration cannot be used. The cause (the I/O error, the
+/// TOML error with its line, the rule broken) is the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid config {path}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: SectionError,
+    },
+}
+
+/// A rule a parsed configuration breaks, within a section or across them.
+/// Each message names the key to fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SectionError {
+    #[error("verdict_lifetime_secs must be 1..=3600 (it is {0})")]
+    VerdictLifetime(u64),
+    #[error(transparent)]
+    Lockout(#[from] crate::decision::lockout::LockoutConfigError),
+    #[error("daemon.walk_up identifies people 1:N: it needs identify_enabled = true")]
+    WalkUpNeedsIdentify,
+    #[error(transparent)]
+    Camera(#[from] CameraConfigError),
+    #[error(transparent)]
+    Mqtt(#[from] MqttConfigError),
+    #[error(transparent)]
+    Daemon(#[from] DaemonConfigError),
+    #[error(transparent)]
+    Liveness(#[from] crate::decision::liveness::LivenessConfigError),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// File holding the key-encryption key (must be mode 0600, owned by the service user).
+    pub kek_file: Option<PathBuf>,
+    /// Device id used by `keys init` (default: random).
+    pub device_id: Option<String>,
+    pub lockout: LockoutConfig,
+    /// How long a verdict stays valid (`exp − iat`), seconds.
+    pub verdict_lifetime_secs: u64,
+    /// 1:N identification is opt-in: it is high-risk under the EU AI Act,
+    /// so a deployer turns it on knowingly and the audit log records it.
+    pub identify_enabled: bool,
+    /// Daemon sections (`edgeid run`).
+    pub camera: CameraConfig,
+    pub mqtt: MqttConfig,
+    pub dbus: DbusConfig,
+    pub daemon: DaemonConfig,
+    /// `[liveness]`: what the daemon must see before it scores a face.
+    pub liveness: LivenessPolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            kek_file: None,
+            device_id: None,
+            lockout: LockoutConfig::default(),
+            verdict_lifetime_secs: 30,
+            identify_enabled: false,
+            camera: Default::default(),
+            mqtt: Default::default(),
+            dbus: Default::default(),
+            daemon: Default::default(),
+            liveness: Default::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`, or the default file when present, or the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = match path {
+            Some(p) => p.to_owned(),
+            None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
+            None => return Ok(Self::default()),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let config: Self = match toml::from_str(&text) {
+            Ok(config) => config,
+            Err(source) => return Err(ConfigError::Parse { path, source }),
+        };
+        match config.validate() {
+            Ok(()) => Ok(config),
+            Err(source) => Err(ConfigError::Invalid { path, source }),
+        }
+    }
+
+    /// The decision path's settings (the CLI verbs replace the threshold
+    /// with `--threshold` or the manifest's).
+    pub fn decision_policy(&self) -> Policy {
+        Policy {
+            threshold: self.daemon.threshold,
+            lockout: self.lockout,
+            verdict_lifetime_secs: self.verdict_lifetime_secs,
+            identify_enabled: self.identify_enabled,
+        }
+    }
+
+    /// Checks the top-level keys, each section, and the rules across sections.
+    pub fn validate(&self) -> Result<(), SectionError> {
+        if self.verdict_lifetime_secs == 0 || self.verdict_lifetime_secs > 3600 {
+            return Err(SectionError::VerdictLifetime(self.verdict_lifetime_secs));
+        }
+        self.lockout.validate()?;
+        self.camera.validate()?;
+        self.mqtt.validate()?;
+        self.daemon.validate()?;
+        if self.daemon.walk_up && !self.identify_enabled {
+            return Err(SectionError::WalkUpNeedsIdentify);
+        }
+        self.liveness.validate()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused_and_defaults_apply() {
+        let c: Config = toml::from_str("identify_enabled = true\n[lockout]\nmax_failures = 3\n")
+            .expect("parse");
+        assert!(c.identify_enabled);
+        assert_eq!(c.lockout.max_failures, 3);
+        assert_eq!(c.lockout.window_secs, 60);
+        assert_eq!(c.verdict_lifetime_secs, 30);
+        assert!(toml::from_str::<Config>("kek_fiel = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_example_file_shows_the_defaults() {
+        let example: Config =
+            toml::from_str(include_str!("../../edgeid.toml.example")).expect("parse");
+        let json = |c: &Config| serde_json::to_value(c).expect("json");
+        assert_eq!(json(&example), json(&Config::default()));
+        assert_eq!(example.validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_key() {
+        let parse = |text: &str| toml::from_str::<Config>(text).expect("parse");
+        for (text, key) in [
+            ("verdict_lifetime_secs = 0", "verdict_lifetime_secs"),
+            ("[lockout]\nmax_failures = 0", "lockout.max_failures"),
+            ("[lockout]\nwindow_secs = 0", "lockout.window_secs"),
+            ("[liveness]\nmin_turn = nan", "liveness.min_turn"),
+            ("[camera]\nsource = \"folder\"", "camera.path"),
+            (
+                "[mqtt]\nenabled = true\nqueue_capacity = 0",
+                "mqtt.queue_capacity",
+            ),
+            ("[daemon]\nenroll_samples = 0", "daemon.enroll_samples"),
+            ("[daemon]\nwalk_up = true", "identify_enabled"),
+        ] {
+            let e = parse(text).validate().expect_err(text);
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_load_error_keeps_its_cause() {
+        let dir = std::env::temp_dir().join(format!("edgeid-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("edgeid.toml");
+        std::fs::write(&path, "[camera]\nfps = 0.0\n").expect("write");
+        let e = Config::load(Some(&path)).expect_err("fps 0");
+        assert!(matches!(
+            &e,
+            ConfigError::Invalid {
+                source: SectionError::Camera(CameraConfigError::Fps),
+                ..
+            }
+        ));
+        let cause = std::error::Error::source(&e).expect("a source");
+        assert!(cause.to_string().contains("camera.fps"), "{cause}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,23 @@
+//! What goes wrong in the MQTT sink. At start (`Read`) it stops the
+//! daemon; on a live connection (`Connection`, `EventLoopStopped`) it is
+//! logged and the sink reconnects, verdicts waiting in the on-disk queue.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    /// A file the `[mqtt]` section names cannot be read.
+    #[error("cannot read {key} {}", path.display())]
+    Read {
+        /// The config key naming the file, e.g. `mqtt.tls.ca_file`.
+        key: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The broker connection failed (refused, TLS, I/O, timeout).
+    #[error(transparent)]
+    Connection(#[from] rumqttc::v5::ConnectionError),
+    #[error("the MQTT event loop stopped")]
+    EventLoopStopped,
+}
