@@ -1,49 +1,48 @@
 //! The key, verdict, subject and audit verbs through the binary, with no
 //! face model needed (a verdict for an unenrolled subject is still signed).
 
-use std::os::unix::fs::PermissionsExt;
-
 use predicates::prelude::*;
 
-mod store_common;
+mod support;
 
-use store_common::{Env, file_bytes as bytes};
+use support::Device;
+use support::device::{database_bytes, write_mode};
 
-fn env() -> Env {
-    store_common::env_with_config("verdict_lifetime_secs = 30\n")
+fn env() -> Device {
+    Device::new("verdict_lifetime_secs = 30\n")
 }
 
-/// Verbs only this file needs on top of the shared environment.
-trait VerdictSource {
-    fn verdict(&self, nonce: &str) -> String;
-}
-
-impl VerdictSource for Env {
-    /// A signed reject verdict from `edgeid verify` (unknown subject: no models run).
-    fn verdict(&self, nonce: &str) -> String {
-        let out = self
-            .cmd()
-            .args([
-                "verify",
-                "--subject",
-                "nobody",
-                "--nonce",
-                nonce,
-                "Cargo.toml",
-            ])
-            .assert()
-            .failure()
-            .stderr(predicate::str::contains("not enrolled"))
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out)
-            .expect("utf8")
-            .lines()
-            .next()
-            .expect("verdict line")
-            .to_owned()
+/// A grey photo with no face in it, written beside the device's state.
+fn faceless_photo(e: &Device) -> std::path::PathBuf {
+    let path = e.dir.join("faceless.png");
+    if !path.exists() {
+        image::RgbImage::from_pixel(160, 120, image::Rgb([128, 128, 128]))
+            .save(&path)
+            .expect("write the faceless photo");
     }
+    path
+}
+
+/// A signed reject verdict from `edgeid verify` (a subject nobody enrolled,
+/// a photo with no face: `no_face`, and the audit says who was claimed).
+fn verdict(e: &Device, nonce: &str) -> String {
+    let photo = faceless_photo(e);
+    let out = e
+        .cmd()
+        .args(["verify", "--subject", "nobody", "--nonce", nonce])
+        .arg(&photo)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no face was found"))
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .expect("utf8")
+        .lines()
+        .next()
+        .expect("verdict line")
+        .to_owned()
 }
 
 #[test]
@@ -65,15 +64,7 @@ fn keys_init_refuses_to_overwrite_without_force() {
 fn keys_show_prints_an_okp_jwk_with_its_thumbprint_kid() {
     let e = env();
     e.init();
-    let out = e
-        .cmd()
-        .args(["keys", "show", "--jwk"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let jwk: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let jwk: serde_json::Value = serde_json::from_str(&e.jwk()).expect("json");
     assert_eq!(jwk["kty"], "OKP");
     assert_eq!(jwk["crv"], "Ed25519");
     let out = e
@@ -93,21 +84,13 @@ fn keys_show_prints_an_okp_jwk_with_its_thumbprint_kid() {
 fn verdicts_verify_and_each_failure_is_named() {
     let e = env();
     e.init();
-    let v = e.verdict("n-1");
+    let v = verdict(&e, "n-1");
     e.cmd()
         .args(["verdict", "verify", "--nonce", "n-1", &v])
         .assert()
         .success();
     let jwk = e.dir.join("jwk.json");
-    let out = e
-        .cmd()
-        .args(["keys", "show", "--jwk"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    std::fs::write(&jwk, out).expect("jwk");
+    std::fs::write(&jwk, e.jwk()).expect("jwk");
     let out = e
         .cmd()
         .args(["verdict", "verify", "--json", "--key"])
@@ -119,7 +102,9 @@ fn verdicts_verify_and_each_failure_is_named() {
         .stdout
         .clone();
     let report: serde_json::Value = serde_json::from_slice(&out).expect("json");
-    assert_eq!(report["verified"]["claims"]["reason"], "unknown_subject");
+    // Not enrolled and no face: the reason is what the photo showed, as
+    // for anyone enrolled (requesters cannot enumerate who is).
+    assert_eq!(report["verified"]["claims"]["reason"], "no_face");
     assert_eq!(report["verified"]["claims"]["sub"], "nobody");
     assert_eq!(report["verified"]["claims"]["iss"], "door-1");
     e.cmd()
@@ -139,16 +124,8 @@ fn verdicts_verify_and_each_failure_is_named() {
     // Another device's key: the kid differs.
     let other = env();
     other.init();
-    let out = other
-        .cmd()
-        .args(["keys", "show", "--jwk"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
     let other_jwk = e.dir.join("other.json");
-    std::fs::write(&other_jwk, out).expect("jwk");
+    std::fs::write(&other_jwk, other.jwk()).expect("jwk");
     e.cmd()
         .args(["verdict", "verify", "--key"])
         .arg(&other_jwk)
@@ -163,7 +140,7 @@ fn expired_verdicts_are_rejected() {
     let e = env();
     std::fs::write(&e.config, "verdict_lifetime_secs = 1\n").expect("config");
     e.init();
-    let v = e.verdict("n");
+    let v = verdict(&e, "n");
     std::thread::sleep(std::time::Duration::from_millis(2100));
     e.cmd()
         .args(["verdict", "verify", &v])
@@ -188,8 +165,8 @@ fn seq_increases_across_invocations() {
         let r: serde_json::Value = serde_json::from_slice(&out).expect("json");
         r["verified"]["claims"]["seq"].as_u64().expect("seq")
     };
-    let a = seq(&e.verdict("a"));
-    let b = seq(&e.verdict("b"));
+    let a = seq(&verdict(&e, "a"));
+    let b = seq(&verdict(&e, "b"));
     assert!(b > a);
 }
 
@@ -204,10 +181,9 @@ fn missing_short_loose_and_wrong_keks_are_clear_errors_and_modify_nothing() {
         .stderr(predicate::str::contains("no key-encryption key found"));
     assert!(!e.state.exists(), "nothing is created without a KEK");
     e.init();
-    let before = (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")));
+    let before = database_bytes(&e.state);
     let short = e.dir.join("short");
-    std::fs::write(&short, [1u8; 16]).expect("short");
-    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    write_mode(&short, &[1u8; 16], 0o600);
     e.cmd()
         .args(["verify", "--subject", "x", "Cargo.toml"])
         .env("EDGEID_KEK_FILE", &short)
@@ -215,8 +191,7 @@ fn missing_short_loose_and_wrong_keks_are_clear_errors_and_modify_nothing() {
         .failure()
         .stderr(predicate::str::contains("32 raw bytes or 64 hex"));
     let loose = e.dir.join("loose");
-    std::fs::write(&loose, [42u8; 32]).expect("loose");
-    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    write_mode(&loose, &[42u8; 32], 0o644);
     e.cmd()
         .args(["verify", "--subject", "x", "Cargo.toml"])
         .env("EDGEID_KEK_FILE", &loose)
@@ -224,8 +199,7 @@ fn missing_short_loose_and_wrong_keks_are_clear_errors_and_modify_nothing() {
         .failure()
         .stderr(predicate::str::contains("chmod 600"));
     let wrong = e.dir.join("wrong");
-    std::fs::write(&wrong, [43u8; 32]).expect("wrong");
-    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    write_mode(&wrong, &[43u8; 32], 0o600);
     e.cmd()
         .args(["verify", "--subject", "x", "Cargo.toml"])
         .env("EDGEID_KEK_FILE", &wrong)
@@ -239,25 +213,20 @@ fn missing_short_loose_and_wrong_keks_are_clear_errors_and_modify_nothing() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("wrong KEK"));
-    assert_eq!(
-        before,
-        (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")))
-    );
+    assert_eq!(before, database_bytes(&e.state));
 }
 
 #[test]
 fn a_newer_schema_is_a_clear_error_and_modifies_nothing() {
     let e = env();
     e.init();
-    {
-        let c = rusqlite::Connection::open(e.db()).expect("open");
-        c.execute(
+    e.sql()
+        .execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (999, 0)",
             [],
         )
         .expect("bump");
-    }
-    let before = (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")));
+    let before = database_bytes(&e.state);
     for args in [
         &["subjects", "list"][..],
         &["keys", "show"],
@@ -270,10 +239,7 @@ fn a_newer_schema_is_a_clear_error_and_modifies_nothing() {
             .failure()
             .stderr(predicate::str::contains("newer than this edgeid supports"));
     }
-    assert_eq!(
-        before,
-        (bytes(&e.db()), bytes(&e.state.join("edgeid.db-wal")))
-    );
+    assert_eq!(before, database_bytes(&e.state));
 }
 
 #[test]
@@ -281,8 +247,7 @@ fn rotation_moves_to_the_new_kek() {
     let e = env();
     e.init();
     let new = e.dir.join("new");
-    std::fs::write(&new, "ab".repeat(32)).expect("new");
-    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    write_mode(&new, "ab".repeat(32).as_bytes(), 0o600);
     e.cmd()
         .args(["keys", "rotate", "--dek", "--new-kek"])
         .arg(&new)
@@ -294,26 +259,14 @@ fn rotation_moves_to_the_new_kek() {
         .failure()
         .stderr(predicate::str::contains("wrong KEK"));
     e.cmd()
-        .args(["verify", "--subject", "x", "Cargo.toml"])
+        .args(["verify", "--subject", "x"])
+        .arg(faceless_photo(&e))
         .env("EDGEID_KEK_FILE", &new)
         .assert()
         .failure()
-        .stderr(predicate::str::contains("not enrolled"));
-    let out = e
-        .cmd()
-        .args(["audit", "export", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let records: serde_json::Value = serde_json::from_slice(&out).expect("json");
-    let events: Vec<&str> = records
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|r| r["event"].as_str())
-        .collect();
+        .stderr(predicate::str::contains("no face was found"));
+    let records = e.audit_records();
+    let events: Vec<&str> = records.iter().filter_map(|r| r["event"].as_str()).collect();
     assert!(events.contains(&"keys_rotate"), "{events:?}");
 }
 

@@ -7,13 +7,13 @@ mod support;
 
 use std::time::Duration;
 
-use support::{BIN, Daemon, Fixture, samples};
+use support::{Daemon, Device, edgeid, samples};
 
 #[test]
 fn ready_then_watchdog_pings_that_stop_when_the_pipeline_wedges() {
-    let Some(samples) = samples() else { return };
-    let f = Fixture::new(&samples, &["obama2.jpg"]);
-    let wedge = f.tmp.path().join("wedge");
+    let samples = require!(samples());
+    let f = Device::with_obama(&samples, &["obama2.jpg"]);
+    let wedge = f.dir.join("wedge");
     let config = f.write_config(
         "daemon",
         &format!(
@@ -62,10 +62,9 @@ fn ready_then_watchdog_pings_that_stop_when_the_pipeline_wedges() {
 
 #[test]
 fn config_check_names_unknown_keys_and_accepts_the_example() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(BIN)
+    let out = edgeid()
         .args(["config", "check", "--config"])
-        .arg(root.join("edgeid.toml.example"))
+        .arg(support::repo().join("edgeid.toml.example"))
         .output()
         .expect("run");
     // The example's camera is /dev/video0, which may be missing here: that is
@@ -84,7 +83,7 @@ fn config_check_names_unknown_keys_and_accepts_the_example() {
         "[liveness]\nmode = \"challenge\"\n[lockout]\nmax_failures = 3\nwindow_secs = 90\n",
     )
     .expect("write");
-    let out = std::process::Command::new(BIN)
+    let out = edgeid()
         .args(["--json", "config", "check", "--config"])
         .arg(&p)
         .output()
@@ -104,7 +103,7 @@ fn config_check_names_unknown_keys_and_accepts_the_example() {
     ] {
         let p = tmp.path().join("c.toml");
         std::fs::write(&p, body).expect("write");
-        let out = std::process::Command::new(BIN)
+        let out = edgeid()
             .args(["config", "check", "--config"])
             .arg(&p)
             .output()

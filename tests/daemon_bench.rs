@@ -6,30 +6,18 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
-use support::{BIN, Mosquitto, samples, tool};
+use support::process::run_ok;
+use support::{Mosquitto, edgeid, samples, stdout_json, tools};
 
 fn bench(samples: &std::path::Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["bench", "--daemon", "--json"])
-        .args(args)
-        .env("EDGEID_SAMPLES_DIR", samples)
-        .env_remove("EDGEID_KEK_FILE")
-        .env_remove("EDGEID_STATE_DIR")
-        .env_remove("EDGEID_CONFIG")
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .output()
-        .expect("run edgeid bench --daemon");
-    assert!(
-        out.status.success(),
-        "edgeid bench --daemon {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        edgeid()
+            .args(["bench", "--daemon", "--json"])
+            .args(args)
+            .env("EDGEID_SAMPLES_DIR", samples),
     );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    stdout_json(&out)
 }
 
 fn non_negative(v: &serde_json::Value, what: &str) -> f64 {
@@ -51,10 +39,8 @@ fn check_stats(s: &serde_json::Value, what: &str, count: u64) {
 
 #[test]
 fn twenty_requests_against_a_broker_the_test_started() {
-    let Some(samples) = samples() else { return };
-    if !tool("mosquitto") {
-        return;
-    }
+    let samples = require!(samples());
+    require!(tools(&["mosquitto"]));
     let tmp = tempfile::tempdir().expect("tmp");
     let broker = Mosquitto::start(&tmp.path().join("broker"));
     let plot = tmp.path().join("latency.png");
@@ -111,10 +97,8 @@ fn twenty_requests_against_a_broker_the_test_started() {
 
 #[test]
 fn starts_a_private_mosquitto_when_no_broker_is_given() {
-    let Some(samples) = samples() else { return };
-    if !tool("mosquitto") {
-        return;
-    }
+    let samples = require!(samples());
+    require!(tools(&["mosquitto"]));
     let report = bench(&samples, &["--requests", "3", "--warmup", "0"]);
     assert_eq!(report["verified"], 3, "{report}");
     assert!(

@@ -6,13 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use support::{DEVICE, Daemon, Fixture, samples};
+use support::{DEVICE, Daemon, Device, samples};
 
 #[test]
 fn camera_state_changes_show_in_the_systemd_status() {
-    let Some(samples) = samples() else { return };
-    let f = Fixture::new(&samples, &[]);
-    let camera = f.tmp.path().join("camera-later");
+    let samples = require!(samples());
+    let f = Device::with_obama(&samples, &[]);
+    let camera = f.dir.join("camera-later");
     let config = f.write_config(
         "camera",
         &format!(
@@ -42,5 +42,5 @@ fn camera_state_changes_show_in_the_systemd_status() {
         daemon.log_text()
     );
     assert!(daemon.log_text().contains("camera unavailable; retrying"));
-    assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
+    daemon.stop();
 }

@@ -5,21 +5,18 @@
 //! head movement, and neither leaves a template behind. Real models, a
 //! folder camera, a private dbus-daemon and a zbus client.
 
-mod common;
-#[path = "liveness_daemon/held.rs"]
-mod held;
 mod support;
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use support::auth1::connect;
-use support::{Daemon, DbusDaemon, Fixture, samples, tool};
+use support::{Daemon, DbusDaemon, Device, held, samples, tools};
 
 /// Starts a daemon on a private bus, enrolls `subject` from its camera and
 /// returns the EnrollDone result and the subjects afterwards.
-fn enroll(f: &Fixture, subject: &str, fps: f64, timeout_ms: u32) -> (String, Vec<String>) {
-    let bus = DbusDaemon::start(f.tmp.path());
+fn enroll(f: &Device, subject: &str, fps: f64, timeout_ms: u32) -> (String, Vec<String>) {
+    let bus = DbusDaemon::start(&f.dir);
     let config = f.write_config(
         "enroll-liveness",
         &format!(
@@ -30,7 +27,7 @@ fn enroll(f: &Fixture, subject: &str, fps: f64, timeout_ms: u32) -> (String, Vec
             bus.address
         ),
     );
-    let mut daemon = Daemon::start(f, &config, &[]);
+    let daemon = Daemon::start(f, &config, &[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let out = rt.block_on(async {
         let proxy = connect(&bus).await;
@@ -48,22 +45,15 @@ fn enroll(f: &Fixture, subject: &str, fps: f64, timeout_ms: u32) -> (String, Vec
         subjects.sort();
         (result, subjects)
     });
-    assert_eq!(
-        daemon.terminate(Duration::from_secs(20)),
-        Some(0),
-        "log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop();
     out
 }
 
 #[test]
 fn a_moved_print_cannot_be_enrolled_from_the_camera() {
-    let Some(samples) = samples() else { return };
-    if !tool("dbus-daemon") {
-        return;
-    }
-    let f = Fixture::new(&samples, &[]);
+    let samples = require!(samples());
+    require!(tools(&["dbus-daemon"]));
+    let f = Device::with_obama(&samples, &[]);
     held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
     let (result, subjects) = enroll(&f, "mallory", 5.0, 60_000);
     assert!(
@@ -75,11 +65,9 @@ fn a_moved_print_cannot_be_enrolled_from_the_camera() {
 
 #[test]
 fn a_still_photo_runs_out_of_time_without_head_movement() {
-    let Some(samples) = samples() else { return };
-    if !tool("dbus-daemon") {
-        return;
-    }
-    let f = Fixture::new(&samples, &["biden.jpg"]);
+    let samples = require!(samples());
+    require!(tools(&["dbus-daemon"]));
+    let f = Device::with_obama(&samples, &["biden.jpg"]);
     let (result, subjects) = enroll(&f, "mallory", 10.0, 5_000);
     assert!(
         result.starts_with("failed:") && result.contains("no head movement"),

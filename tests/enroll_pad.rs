@@ -4,15 +4,15 @@
 //! pad`), so the tests name the committed evaluation-only `human-liveness`
 //! model; without a model the check is reported as not available.
 
-mod store_common;
+mod support;
 
 use predicates::prelude::*;
-use store_common::{Env, env_with_config, face_ready, stdout_json};
+use support::{Device, samples, stdout_json};
 
 const MODEL: &str = "human-liveness";
 
 fn enroll(
-    e: &Env,
+    e: &Device,
     subject: &str,
     pad: &[&str],
     photos: &[std::path::PathBuf],
@@ -24,7 +24,7 @@ fn enroll(
         .assert()
 }
 
-fn enrolled_subjects(e: &Env) -> Vec<String> {
+fn enrolled_subjects(e: &Device) -> Vec<String> {
     let list = e.json(&["subjects", "list", "--json"]);
     list.as_array()
         .expect("a subject list")
@@ -33,21 +33,18 @@ fn enrolled_subjects(e: &Env) -> Vec<String> {
         .collect()
 }
 
-fn enroll_records(e: &Env) -> Vec<serde_json::Value> {
-    let all = e.json(&["--json", "audit", "export"]);
-    all.as_array()
-        .expect("audit records")
-        .iter()
+fn enroll_records(e: &Device) -> Vec<serde_json::Value> {
+    e.audit_records()
+        .into_iter()
         .filter(|r| r["event"] == "enroll")
-        .cloned()
         .collect()
 }
 
 #[test]
 fn photos_below_the_pad_threshold_are_not_enrolled() {
-    let Some(samples) = face_ready() else { return };
+    let samples = require!(samples());
     let photos = vec![samples.join("obama.jpg"), samples.join("obama3.jpg")];
-    let e = env_with_config("");
+    let e = Device::new("");
     e.init();
 
     // Every live score is a probability: a threshold above 1 rejects all.
@@ -119,9 +116,9 @@ fn photos_below_the_pad_threshold_are_not_enrolled() {
 
 #[test]
 fn the_pad_model_must_be_a_pad_model_with_a_threshold() {
-    let Some(samples) = face_ready() else { return };
+    let samples = require!(samples());
     let photos = vec![samples.join("obama.jpg")];
-    let e = env_with_config("");
+    let e = Device::new("");
     e.init();
     // An evaluation-only model has no measured threshold: it must be given.
     enroll(&e, "obama", &["--pad-model", MODEL], &photos)

@@ -1,20 +1,19 @@
 //! Enrol, verify, identify, lockout and demo on real photos with the real
-//! face models; plus the on-disk search for plaintext embeddings. Skipped
-//! (loudly) until the models and sample photos are present.
+//! face models; plus the on-disk search for plaintext embeddings.
 
-mod store_common;
+mod support;
 
 use predicates::prelude::*;
-use store_common::{env_with_config, face_ready, file_bytes, stdout_json};
+use support::device::database_bytes;
+use support::models::pipeline;
+use support::{Device, edgeid, samples, stdout_json};
 
-use edgeid::infer::{Manifest, default_backend};
-use edgeid::pipeline::{FacePipeline, PipelineConfig};
 use edgeid::sources::load_image;
 
 #[test]
 fn genuine_accepts_impostor_rejects_and_identify_is_opt_in() {
-    let Some(samples) = face_ready() else { return };
-    let e = env_with_config("");
+    let samples = require!(samples());
+    let e = Device::new("");
     e.init();
     let out = e
         .cmd()
@@ -88,18 +87,9 @@ fn genuine_accepts_impostor_rejects_and_identify_is_opt_in() {
     assert_eq!(r["issued"]["claims"]["sub"], "obama");
     assert_eq!(r["issued"]["claims"]["mode"], "identify");
 
-    let out = e
-        .cmd()
-        .args(["audit", "export", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let records = stdout_json(&out);
-    let identify = records
-        .as_array()
-        .expect("records")
-        .iter()
+    let identify = e
+        .audit_records()
+        .into_iter()
         .find(|r| r["event"] == "identify")
         .expect("identify audited");
     assert_eq!(identify["detail"]["identify_enabled"], true);
@@ -131,8 +121,8 @@ fn genuine_accepts_impostor_rejects_and_identify_is_opt_in() {
 
 #[test]
 fn repeated_failures_lock_the_subject_out_without_running_models() {
-    let Some(samples) = face_ready() else { return };
-    let e = env_with_config("[lockout]\nmax_failures = 3\nwindow_secs = 600\n");
+    let samples = require!(samples());
+    let e = Device::new("[lockout]\nmax_failures = 3\nwindow_secs = 600\n");
     e.init();
     e.cmd()
         .args(["enroll", "--subject", "obama"])
@@ -169,27 +159,13 @@ fn repeated_failures_lock_the_subject_out_without_running_models() {
         stdout_json(&out)["issued"]["claims"]["reason"],
         "locked_out"
     );
-    let out = e
-        .cmd()
-        .args(["audit", "export", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let records = stdout_json(&out);
-    assert!(
-        records
-            .as_array()
-            .expect("records")
-            .iter()
-            .any(|r| r["event"] == "lockout")
-    );
+    assert!(e.audit_records().iter().any(|r| r["event"] == "lockout"));
 }
 
 #[test]
 fn no_plaintext_embedding_reaches_the_database_or_wal() {
-    let Some(samples) = face_ready() else { return };
-    let e = env_with_config("");
+    let samples = require!(samples());
+    let e = Device::new("");
     e.init();
     let photos = ["obama.jpg", "obama3.jpg", "biden.jpg"];
     e.cmd()
@@ -203,18 +179,11 @@ fn no_plaintext_embedding_reaches_the_database_or_wal() {
         .arg(samples.join(photos[2]))
         .assert()
         .success();
-    let manifest = Manifest::open(&store_common::repo().join("models")).expect("manifest");
-    let pipeline = FacePipeline::load(
-        &manifest,
-        default_backend().as_ref(),
-        PipelineConfig::default(),
-    )
-    .expect("pipeline");
-    let mut haystack = file_bytes(&e.db());
-    haystack.extend(file_bytes(&e.state.join("edgeid.db-wal")));
+    let (mut haystack, wal) = database_bytes(&e.state);
+    haystack.extend(wal);
     for photo in photos {
         let image = load_image(&samples.join(photo)).expect("image");
-        let face = pipeline
+        let face = pipeline()
             .analyse(&image)
             .expect("analyse")
             .face
@@ -236,12 +205,10 @@ fn no_plaintext_embedding_reaches_the_database_or_wal() {
 
 #[test]
 fn demo_runs_end_to_end() {
-    let Some(samples) = face_ready() else { return };
-    let out = assert_cmd::Command::cargo_bin("edgeid")
-        .expect("binary")
+    let samples = require!(samples());
+    let out = assert_cmd::Command::from_std(edgeid())
         .args(["demo", "--json", "--samples"])
         .arg(&samples)
-        .env_remove("EDGEID_KEK_FILE")
         .assert()
         .success()
         .get_output()
@@ -263,8 +230,7 @@ fn demo_runs_end_to_end() {
 
 #[test]
 fn demo_without_samples_says_how_to_get_them() {
-    assert_cmd::Command::cargo_bin("edgeid")
-        .expect("binary")
+    assert_cmd::Command::from_std(edgeid())
         .args(["demo", "--samples", "/nonexistent"])
         .assert()
         .failure()

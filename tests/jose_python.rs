@@ -3,12 +3,11 @@
 //! `edgeid keys show --jwk`; tampered, expired and wrong-nonce verdicts are
 //! rejected by PyJWT and by `edgeid verdict verify`.
 //!
-//! Needs the venv from `scripts/test-python-setup`; without it the test is
-//! skipped with a loud message.
+//! Needs the venv from `scripts/test-python-setup` and the sample photos.
 
-mod store_common;
+mod support;
 
-use store_common::{env_with_config, face_ready, stdout_json};
+use support::{Device, python_venv, repo, samples};
 
 fn first_line(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout)
@@ -20,23 +19,12 @@ fn first_line(out: &std::process::Output) -> String {
 
 #[test]
 fn pyjwt_verifies_edgeid_verdicts() {
-    let venv = store_common::repo().join(".cache/pyvenv/bin/python");
-    if !venv.is_file() {
-        eprintln!(
-            "\n\n*** SKIPPED pyjwt_verifies_edgeid_verdicts: run scripts/test-python-setup first ***\n\n"
-        );
-        return;
-    }
-    let e = env_with_config("verdict_lifetime_secs = 1\n");
+    let python = require!(python_venv());
+    let samples = require!(samples());
+    let e = Device::new("verdict_lifetime_secs = 1\n");
     e.init();
     let jwk = e.dir.join("jwk.json");
-    let out = e
-        .cmd()
-        .args(["keys", "show", "--jwk"])
-        .output()
-        .expect("run");
-    assert!(out.status.success());
-    std::fs::write(&jwk, &out.stdout).expect("jwk");
+    std::fs::write(&jwk, e.jwk()).expect("jwk");
 
     let expired = first_line(
         &e.cmd()
@@ -54,48 +42,29 @@ fn pyjwt_verifies_edgeid_verdicts() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
     std::fs::write(&e.config, "verdict_lifetime_secs = 120\n").expect("config");
 
-    // A real match when the face models are here; an unknown-subject reject otherwise.
-    let valid = match face_ready() {
-        Some(samples) => {
-            e.cmd()
-                .args(["enroll", "--subject", "obama"])
-                .arg(samples.join("obama.jpg"))
-                .assert()
-                .success();
-            let out = e
-                .cmd()
-                .args(["verify", "--json", "--subject", "obama", "--nonce", "n-123"])
-                .arg(samples.join("obama2.jpg"))
-                .output()
-                .expect("run");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            stdout_json(&out)["issued"]["verdict"]
-                .as_str()
-                .expect("verdict")
-                .to_owned()
-        }
-        None => first_line(
-            &e.cmd()
-                .args([
-                    "verify",
-                    "--subject",
-                    "nobody",
-                    "--nonce",
-                    "n-123",
-                    "Cargo.toml",
-                ])
-                .output()
-                .expect("run"),
-        ),
-    };
+    e.cmd()
+        .args(["enroll", "--subject", "obama"])
+        .arg(samples.join("obama.jpg"))
+        .assert()
+        .success();
+    let photo = samples.join("obama2.jpg");
+    let photo = photo.to_str().expect("utf8");
+    let valid = e.json(&[
+        "verify",
+        "--json",
+        "--subject",
+        "obama",
+        "--nonce",
+        "n-123",
+        photo,
+    ])["issued"]["verdict"]
+        .as_str()
+        .expect("verdict")
+        .to_owned();
     assert_eq!(valid.split('.').count(), 3, "not a compact JWS: {valid}");
 
-    let script = store_common::repo().join("tests/python/verify_jws.py");
-    let out = std::process::Command::new(&venv)
+    let script = repo().join("tests/python/verify_jws.py");
+    let out = std::process::Command::new(&python)
         .arg(&script)
         .arg(&jwk)
         .args([&valid, "n-123", &expired])

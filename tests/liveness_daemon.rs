@@ -4,19 +4,17 @@
 //! camera (frames made here by perspective-warping obama.jpg), must not be
 //! accepted; the audit log says why, with figures and no landmarks.
 
-mod common;
-#[path = "liveness_daemon/held.rs"]
-mod held;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use edgeid::decision::liveness::{Check, LivenessPolicy, State, Track};
 use futures_util::StreamExt;
 use support::auth1::connect;
-use support::{Daemon, DbusDaemon, Fixture, claims, samples, tool};
+use support::models::pipeline;
+use support::{Daemon, DbusDaemon, Device, Missing, claims, held, samples, tools};
 
 /// One daemon at a time: the held-print test needs the engine to keep up
 /// with its camera, and the machine has two cores.
@@ -24,37 +22,35 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// What each daemon test here stands on: the real samples, a fixture whose
 /// folder camera plays photos or a held print, a private bus, and the
-/// serial lock (released last). None when samples or dbus-daemon are missing.
+/// serial lock (released last).
 struct Scene {
     bus: DbusDaemon,
-    f: Fixture,
+    f: Device,
     _serial: MutexGuard<'static, ()>,
 }
 
 impl Scene {
     /// The camera plays these sample photos ("obama" is enrolled from two others).
-    fn photos(camera: &[&str]) -> Option<Self> {
-        Self::with(|samples| Fixture::new(samples, camera))
+    fn photos(camera: &[&str]) -> Result<Self, Missing> {
+        Self::with(|samples| Device::with_obama(samples, camera))
     }
 
     /// The camera plays obama.jpg printed and moved about (`held`).
-    fn held_print() -> Option<Self> {
+    fn held_print() -> Result<Self, Missing> {
         Self::with(|samples| {
-            let f = Fixture::new(samples, &[]);
+            let f = Device::with_obama(samples, &[]);
             held::write_held_frames(&samples.join("obama.jpg"), &f.camera);
             f
         })
     }
 
-    fn with(fixture: impl FnOnce(&Path) -> Fixture) -> Option<Self> {
+    fn with(fixture: impl FnOnce(&Path) -> Device) -> Result<Self, Missing> {
         let samples = samples()?;
-        if !tool("dbus-daemon") {
-            return None;
-        }
+        tools(&["dbus-daemon"])?;
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let f = fixture(&samples);
-        let bus = DbusDaemon::start(f.tmp.path());
-        Some(Self {
+        let bus = DbusDaemon::start(&f.dir);
+        Ok(Self {
             bus,
             f,
             _serial: serial,
@@ -63,7 +59,7 @@ impl Scene {
 
     /// A daemon on this scene's camera and bus; `liveness` is extra config
     /// (the `[liveness]` section, "" for the defaults).
-    fn start(&self, fps: f64, liveness: &str) -> (PathBuf, Daemon) {
+    fn start(&self, fps: f64, liveness: &str) -> Daemon {
         let (f, bus) = (&self.f, &self.bus);
         let config = f.write_config(
             "liveness",
@@ -74,16 +70,13 @@ impl Scene {
                 bus.address
             ),
         );
-        let daemon = Daemon::start(f, &config, &[]);
-        (config, daemon)
+        Daemon::start(f, &config, &[])
     }
 }
 
 /// The audit records of verify / identify decisions (after the daemon stopped).
-fn decisions(f: &Fixture, config: &Path) -> Vec<serde_json::Value> {
-    let out = f.cli(config, &["--json", "audit", "export"]);
-    let records: Vec<serde_json::Value> = serde_json::from_str(&out).expect("audit JSON");
-    records
+fn decisions(f: &Device) -> Vec<serde_json::Value> {
+    f.audit_records()
         .into_iter()
         .filter(|r| r["event"] == "verify" || r["event"] == "identify")
         .collect()
@@ -118,25 +111,16 @@ fn assert_figures_only(liveness: &serde_json::Value) {
     }
 }
 
-fn stop(mut daemon: Daemon) {
-    assert_eq!(
-        daemon.terminate(Duration::from_secs(20)),
-        Some(0),
-        "log:\n{}",
-        daemon.log_text()
-    );
-}
-
 #[test]
 fn a_held_print_is_flat_from_whichever_frame_the_track_starts() {
     // The real face pipeline on the print's frames, fed to the accumulator
     // from every starting frame of the loop, as a request could.
-    let Some(samples) = samples() else { return };
+    let samples = require!(samples());
     let print = held::print_of(&samples.join("obama.jpg"));
     let frames: Vec<_> = held::held_poses()
         .into_iter()
         .map(|h| {
-            common::pipeline()
+            pipeline()
                 .analyse(&held::held_picture(&print, h))
                 .expect("analyse")
         })
@@ -168,11 +152,9 @@ fn a_held_print_is_flat_from_whichever_frame_the_track_starts() {
 
 #[test]
 fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
-    let Some(scene) = Scene::photos(&["obama2.jpg"]) else {
-        return;
-    };
+    let scene = require!(Scene::photos(&["obama2.jpg"]));
     // No [liveness] section: the default ("motion") is what is tested.
-    let (config, daemon) = scene.start(10.0, "");
+    let daemon = scene.start(10.0, "");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (verify, identify) = rt.block_on(async {
         let p = connect(&scene.bus).await;
@@ -188,10 +170,14 @@ fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
             "{c}; log:\n{}",
             daemon.log_text()
         );
-        assert!(scene.f.verdict_verifies(&config, token, Some(nonce)));
+        assert!(
+            scene
+                .f
+                .verdict_verifies(&scene.f.config, token, Some(nonce))
+        );
     }
-    stop(daemon);
-    let records = decisions(&scene.f, &config);
+    daemon.stop();
+    let records = decisions(&scene.f);
     assert_eq!(records.len(), 2, "{records:?}");
     for r in &records {
         let d = &r["detail"];
@@ -207,12 +193,10 @@ fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
 
 #[test]
 fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
-    let Some(scene) = Scene::held_print() else {
-        return;
-    };
+    let scene = require!(Scene::held_print());
     // A frame every 200 ms: the engine analyses each one in turn. One failed
     // attempt locks the subject, so the attack must count as one.
-    let (config, daemon) = scene.start(
+    let daemon = scene.start(
         5.0,
         "[liveness]\nmode = \"motion\"\n[lockout]\nmax_failures = 1\nwindow_secs = 600\n",
     );
@@ -239,8 +223,8 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
             daemon.log_text()
         );
     }
-    stop(daemon);
-    let (locked, attacks): (Vec<_>, Vec<_>) = decisions(&scene.f, &config)
+    daemon.stop();
+    let (locked, attacks): (Vec<_>, Vec<_>) = decisions(&scene.f)
         .into_iter()
         .partition(|r| r["reason"] == "locked_out");
     assert_eq!(
@@ -264,10 +248,8 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
 
 #[test]
 fn walk_up_mode_reports_a_moved_print_as_a_presentation_attack() {
-    let Some(scene) = Scene::held_print() else {
-        return;
-    };
-    let (_config, daemon) = scene.start(5.0, "[daemon]\nwalk_up = true\ndebounce_secs = 60\n");
+    let scene = require!(Scene::held_print());
+    let daemon = scene.start(5.0, "[daemon]\nwalk_up = true\ndebounce_secs = 60\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let c = rt.block_on(async {
         let p = connect(&scene.bus).await;
@@ -287,15 +269,13 @@ fn walk_up_mode_reports_a_moved_print_as_a_presentation_attack() {
         "{c}; log:\n{}",
         daemon.log_text()
     );
-    stop(daemon);
+    daemon.stop();
 }
 
 #[test]
 fn challenge_mode_announces_a_random_side_over_dbus() {
-    let Some(scene) = Scene::photos(&["obama2.jpg"]) else {
-        return;
-    };
-    let (config, daemon) = scene.start(10.0, "[liveness]\nmode = \"challenge\"\n");
+    let scene = require!(Scene::photos(&["obama2.jpg"]));
+    let daemon = scene.start(10.0, "[liveness]\nmode = \"challenge\"\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (hint, token) = rt.block_on(async {
         let p = connect(&scene.bus).await;
@@ -319,8 +299,8 @@ fn challenge_mode_announces_a_random_side_over_dbus() {
     );
     // A still photo can neither blink nor turn.
     assert_eq!(claims(&token)["reason"], "timeout");
-    stop(daemon);
-    let records = decisions(&scene.f, &config);
+    daemon.stop();
+    let records = decisions(&scene.f);
     let l = &records[0]["detail"]["liveness"];
     assert_eq!(
         (l["mode"].as_str(), l["check"].as_str()),
@@ -341,10 +321,8 @@ fn challenge_mode_announces_a_random_side_over_dbus() {
 
 #[test]
 fn liveness_off_accepts_a_still_photo_and_the_audit_says_it_was_off() {
-    let Some(scene) = Scene::photos(&["obama2.jpg"]) else {
-        return;
-    };
-    let (config, daemon) = scene.start(10.0, "[liveness]\nmode = \"off\"\n");
+    let scene = require!(Scene::photos(&["obama2.jpg"]));
+    let daemon = scene.start(10.0, "[liveness]\nmode = \"off\"\n");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let token = rt.block_on(async {
         connect(&scene.bus)
@@ -354,8 +332,8 @@ fn liveness_off_accepts_a_still_photo_and_the_audit_says_it_was_off() {
             .expect("Verify")
     });
     assert_eq!(claims(&token)["decision"], "accept");
-    stop(daemon);
-    let records = decisions(&scene.f, &config);
+    daemon.stop();
+    let records = decisions(&scene.f);
     assert_eq!(
         records[0]["detail"]["liveness"],
         serde_json::json!({"mode": "off"})

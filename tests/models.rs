@@ -2,16 +2,17 @@
 //! missing file, or a manifest that lies about the input, is refused with an
 //! error naming the file and what differs.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
 use edgeid::infer::{InferError, Manifest, ModelRole, Tensor, default_backend};
+use support::models::{manifest, models_dir};
 
 /// A copy of the models directory the test may damage.
 fn copy_models() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    for entry in std::fs::read_dir(common::models_dir()).expect("models dir") {
+    for entry in std::fs::read_dir(models_dir()).expect("models dir") {
         let path = entry.expect("entry").path();
         std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
     }
@@ -32,13 +33,13 @@ fn shipped_models_verify_and_load() {
         ModelRole::FaceLandmarks,
         ModelRole::FaceEmbedder,
     ] {
-        load(&common::models_dir(), role).unwrap_or_else(|e| panic!("{role}: {e}"));
+        load(&models_dir(), role).unwrap_or_else(|e| panic!("{role}: {e}"));
     }
 }
 
 #[test]
 fn every_listed_model_loads_and_the_short_range_detector_is_the_default() {
-    let manifest = Manifest::open(&common::models_dir()).expect("manifest");
+    let manifest = manifest();
     for spec in manifest.models() {
         manifest
             .load_spec(spec, default_backend().as_ref())
@@ -114,8 +115,7 @@ fn a_manifest_with_the_wrong_input_name_is_refused() {
 
 #[test]
 fn a_wrong_sized_input_is_an_error_not_a_panic() {
-    let manifest = Manifest::open(&common::models_dir()).expect("manifest");
-    let session = manifest
+    let session = manifest()
         .load_session(ModelRole::FaceEmbedder, default_backend().as_ref())
         .expect("load");
     let input = Tensor::new(vec![1, 3, 100, 100], vec![0.0; 30_000]).expect("tensor");

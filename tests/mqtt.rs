@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use support::{DEVICE, Daemon, Fixture, Mosquitto, claims, samples, tool};
+use support::{DEVICE, Daemon, Device, Mosquitto, claims, samples, tools};
 
 struct Seen {
     verdicts: Vec<(i64, serde_json::Value, String)>,
@@ -55,16 +55,14 @@ impl Seen {
 
 #[test]
 fn verdicts_over_mqtt_survive_a_broker_outage() {
-    let Some(samples) = samples() else { return };
-    if !tool("mosquitto") || !tool("mosquitto_sub") {
-        return;
-    }
+    let samples = require!(samples());
+    require!(tools(&["mosquitto", "mosquitto_pub", "mosquitto_sub"]));
     let outage: u64 = std::env::var("EDGEID_TEST_OUTAGE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
-    let f = Fixture::new(&samples, &["obama2.jpg"]);
-    let mut broker = Mosquitto::start(&f.tmp.path().join("broker"));
+    let f = Device::with_obama(&samples, &["obama2.jpg"]);
+    let mut broker = Mosquitto::start(&f.dir.join("broker"));
     let (_sub, verdict_rx) =
         broker.subscribe(&format!("edgeid/{DEVICE}/verdict"), "test-verdicts", true);
     let (_esub, error_rx) =
@@ -86,22 +84,8 @@ fn verdicts_over_mqtt_survive_a_broker_outage() {
             broker.port
         ),
     );
-    let mut daemon = Daemon::start(&f, &config, &[]);
-    // Requests are only heard once the daemon has subscribed: it says
-    // "online" on the retained status topic after that.
-    let (_st, status_rx) =
-        broker.subscribe(&format!("edgeid/{DEVICE}/status"), "test-online", false);
-    let until = Instant::now() + Duration::from_secs(20);
-    while !status_rx
-        .recv_timeout(Duration::from_millis(200))
-        .is_ok_and(|l| l.ends_with("|online"))
-    {
-        assert!(
-            Instant::now() < until,
-            "no online status; log:\n{}",
-            daemon.log_text()
-        );
-    }
+    let daemon = Daemon::start(&f, &config, &[]);
+    daemon.wait_online(&broker, DEVICE);
     let request_topic = format!("edgeid/{DEVICE}/request");
     let mut seen = Seen {
         verdicts: Vec::new(),
@@ -210,12 +194,7 @@ fn verdicts_over_mqtt_survive_a_broker_outage() {
     );
 
     // SIGTERM: clean exit, retained status says offline.
-    assert_eq!(
-        daemon.terminate(Duration::from_secs(20)),
-        Some(0),
-        "log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop();
     let (_st, status_rx) =
         broker.subscribe(&format!("edgeid/{DEVICE}/status"), "test-status", false);
     let status = status_rx

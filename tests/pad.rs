@@ -4,55 +4,49 @@
 //! named, a missing folder refused clearly; and the `vision::pad` stage on
 //! real photos with the committed PAD models.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-use edgeid::infer::{Manifest, ModelRole, default_backend};
+use edgeid::infer::{ModelRole, default_backend};
 use edgeid::sources::load_image;
 use edgeid::vision::pad::PadScorer;
+use support::models::{manifest, pipeline};
+use support::{samples, stdout_json};
 
 fn edgeid(state: &Path) -> Command {
-    let mut c = Command::cargo_bin("edgeid").expect("binary");
-    c.env("EDGEID_STATE_DIR", state)
-        .env("EDGEID_MODELS_DIR", common::models_dir())
-        .env_remove("EDGEID_CONFIG")
-        .env_remove("EDGEID_DETECTOR")
-        .env_remove("EDGEID_LOG")
-        .env_remove("RUST_LOG");
+    let mut c = Command::from_std(support::edgeid());
+    c.env("EDGEID_STATE_DIR", state);
     c
 }
 
-fn manifest() -> Manifest {
-    Manifest::open(&common::models_dir()).expect("models/manifest.toml")
-}
-
-/// Every face_pad model of the manifest, shipped or not.
-fn pad_models() -> Vec<String> {
+/// The first face_pad model of the manifest, shipped or not (the committed
+/// manifest has evaluation-only ones).
+fn pad_model() -> String {
     manifest()
         .models()
         .iter()
-        .filter(|m| m.role == ModelRole::FacePad)
+        .find(|m| m.role == ModelRole::FacePad)
         .map(|m| m.id.clone())
-        .collect()
+        .expect("a face_pad model in models/manifest.toml")
 }
 
 /// live/: two sample photos and a tight face crop; spoof/: a blurred,
 /// shrunken copy of a photo (a poor "print"), a grey card with no face and
 /// a file that is not an image.
-fn dataset(root: &Path) -> PathBuf {
+fn dataset(root: &Path, samples: &Path) -> PathBuf {
     let dir = root.join("pad");
     let (live, spoof) = (dir.join("live"), dir.join("spoof"));
     std::fs::create_dir_all(&live).expect("live/");
     std::fs::create_dir_all(&spoof).expect("spoof/");
     for name in ["obama.jpg", "biden.jpg"] {
-        std::fs::copy(common::sample(name), live.join(name)).expect("copy sample");
+        std::fs::copy(samples.join(name), live.join(name)).expect("copy sample");
     }
-    let photo = load_image(&common::sample("obama2.jpg")).expect("obama2.jpg");
-    let face = common::pipeline()
+    let photo = load_image(&samples.join("obama2.jpg")).expect("obama2.jpg");
+    let face = pipeline()
         .analyse(&photo)
         .expect("analyse")
         .face
@@ -82,24 +76,12 @@ fn dataset(root: &Path) -> PathBuf {
     dir
 }
 
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
 #[test]
 fn eval_pad_reports_every_image_and_counts_failures_as_errors() {
-    let models = pad_models();
-    let Some(model) = models.first() else {
-        eprintln!("SKIPPED: no face_pad model in the manifest");
-        return;
-    };
+    let samples = require!(samples());
+    let model = pad_model();
     let tmp = tempfile::tempdir().expect("tmp");
-    let data = dataset(tmp.path());
+    let data = dataset(tmp.path(), &samples);
     let plot = tmp.path().join("det.png");
     let out = edgeid(tmp.path())
         .args([
@@ -109,7 +91,7 @@ fn eval_pad_reports_every_image_and_counts_failures_as_errors() {
             "--threshold",
             "0.5",
             "--model",
-            model,
+            &model,
         ])
         .arg("--dataset")
         .arg(&data)
@@ -119,7 +101,7 @@ fn eval_pad_reports_every_image_and_counts_failures_as_errors() {
         .success()
         .get_output()
         .clone();
-    let r = json(&out);
+    let r = stdout_json(&out);
     assert_eq!(r["model"], model.as_str());
     assert_eq!(r["threshold_source"], "command line");
     let m = &r["metrics"];
@@ -180,12 +162,12 @@ fn eval_pad_reports_every_image_and_counts_failures_as_errors() {
 
 #[test]
 fn human_output_names_the_failures() {
-    let models = pad_models();
-    let Some(model) = models.first() else { return };
+    let samples = require!(samples());
+    let model = pad_model();
     let tmp = tempfile::tempdir().expect("tmp");
-    let data = dataset(tmp.path());
+    let data = dataset(tmp.path(), &samples);
     edgeid(tmp.path())
-        .args(["eval", "pad", "--model", model])
+        .args(["eval", "pad", "--model", &model])
         .arg("--dataset")
         .arg(&data)
         .assert()
@@ -223,8 +205,9 @@ fn a_missing_folder_is_a_clear_error() {
 
 #[test]
 fn an_unknown_model_or_no_shipped_model_says_what_to_pass() {
+    let samples = require!(samples());
     let tmp = tempfile::tempdir().expect("tmp");
-    let data = dataset(tmp.path());
+    let data = dataset(tmp.path(), &samples);
     edgeid(tmp.path())
         .args(["eval", "pad", "--model", "no-such-model"])
         .arg("--dataset")
@@ -265,8 +248,9 @@ fn unshipped_pad_models_are_never_the_default() {
 fn pad_stage_scores_real_faces_with_each_committed_model() {
     let manifest = manifest();
     let backend = default_backend();
-    let photo = load_image(&common::sample("obama.jpg")).expect("obama.jpg");
-    let face = common::pipeline()
+    let samples = require!(samples());
+    let photo = load_image(&samples.join("obama.jpg")).expect("obama.jpg");
+    let face = pipeline()
         .analyse(&photo)
         .expect("analyse")
         .face

@@ -1,26 +1,30 @@
 //! The face pipeline on real photos with the shipped models and threshold.
 
-mod common;
+mod support;
+
+use std::path::Path;
 
 use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
 use edgeid::decision::{OperatingPoint, Threshold};
 use edgeid::sources::load_image;
 use edgeid::vision::embed::Embedding;
 use image::{DynamicImage, RgbImage};
+use support::models::pipeline;
+use support::samples;
 
 fn embed(image: &RgbImage) -> Embedding {
-    let analysis = common::pipeline().analyse(image).expect("pipeline runs");
+    let analysis = pipeline().analyse(image).expect("pipeline runs");
     analysis.face.expect("a face is found").embedding
 }
 
-fn embed_file(name: &str) -> Embedding {
-    embed(&load_image(&common::sample(name)).expect("sample decodes"))
+fn embed_file(samples: &Path, name: &str) -> Embedding {
+    embed(&load_image(&samples.join(name)).expect("sample decodes"))
 }
 
 fn shipped_threshold() -> Threshold {
     Threshold::resolve(
         None,
-        common::pipeline().embedder_spec(),
+        pipeline().embedder_spec(),
         OperatingPoint(DEFAULT_OPERATING_POINT),
     )
     .expect("the manifest ships a FAR 1e-3 threshold")
@@ -28,11 +32,12 @@ fn shipped_threshold() -> Threshold {
 
 #[test]
 fn same_person_matches_and_another_does_not_at_the_shipped_threshold() {
+    let samples = require!(samples());
     let t = shipped_threshold();
-    let obama = embed_file("obama.jpg");
-    let obama2 = embed_file("obama2.jpg");
-    let obama3 = embed_file("obama3.jpg");
-    let biden = embed_file("biden.jpg");
+    let obama = embed_file(&samples, "obama.jpg");
+    let obama2 = embed_file(&samples, "obama2.jpg");
+    let obama3 = embed_file(&samples, "obama3.jpg");
+    let biden = embed_file(&samples, "biden.jpg");
     for (name, other) in [("obama2", &obama2), ("obama3", &obama3)] {
         let s = obama.cosine(other);
         assert!(t.accepts(s), "obama vs {name}: {s} below {}", t.value);
@@ -49,8 +54,9 @@ fn same_person_matches_and_another_does_not_at_the_shipped_threshold() {
 
 #[test]
 fn the_main_face_has_plausible_evidence() {
-    let image = load_image(&common::sample("obama.jpg")).expect("decodes");
-    let analysis = common::pipeline().analyse(&image).expect("runs");
+    let samples = require!(samples());
+    let image = load_image(&samples.join("obama.jpg")).expect("decodes");
+    let analysis = pipeline().analyse(&image).expect("runs");
     assert_eq!(analysis.faces_detected, 1);
     assert!(!analysis.ambiguous);
     let face = analysis.face.expect("face");
@@ -74,12 +80,13 @@ fn the_main_face_has_plausible_evidence() {
 
 #[test]
 fn grayscale_and_mirrored_photos_still_match() {
+    let samples = require!(samples());
     let t = shipped_threshold();
-    let photo = load_image(&common::sample("obama.jpg")).expect("decodes");
+    let photo = load_image(&samples.join("obama.jpg")).expect("decodes");
     let gray =
         DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(photo.clone()).to_luma8()).to_rgb8();
     let mirrored = image::imageops::flip_horizontal(&photo);
-    let reference = embed_file("obama2.jpg");
+    let reference = embed_file(&samples, "obama2.jpg");
     for (name, img) in [("grayscale", gray), ("mirrored", mirrored)] {
         let s = embed(&img).cosine(&reference);
         assert!(t.accepts(s), "{name} obama vs obama2: {s}");
@@ -97,15 +104,16 @@ fn blank_and_noise_frames_have_no_face() {
         image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
     });
     for img in [blank, noise] {
-        let analysis = common::pipeline().analyse(&img).expect("runs");
+        let analysis = pipeline().analyse(&img).expect("runs");
         assert!(analysis.face.is_none());
     }
 }
 
 #[test]
 fn two_faces_side_by_side_are_ambiguous() {
+    let samples = require!(samples());
     // The same photo twice: two faces of exactly the same size.
-    let a = load_image(&common::sample("obama.jpg")).expect("decodes");
+    let a = load_image(&samples.join("obama.jpg")).expect("decodes");
     let h = 480;
     let a = image::imageops::resize(
         &a,
@@ -116,7 +124,7 @@ fn two_faces_side_by_side_are_ambiguous() {
     let mut canvas = RgbImage::from_pixel(a.width() * 2, h, image::Rgb([90, 90, 90]));
     image::imageops::overlay(&mut canvas, &a, 0, 0);
     image::imageops::overlay(&mut canvas, &a, a.width() as i64, 0);
-    let analysis = common::pipeline().analyse(&canvas).expect("runs");
+    let analysis = pipeline().analyse(&canvas).expect("runs");
     assert!(analysis.faces_detected >= 2, "{}", analysis.faces_detected);
     assert!(analysis.ambiguous);
 }

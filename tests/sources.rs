@@ -3,16 +3,19 @@
 //! raw I420 file, an image folder at a frame rate with a slow consumer
 //! (latest frame wins), and a source that vanishes and returns.
 
+mod support;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use edgeid::sources::capture::{Backoff, CaptureState, SourceFactory};
 use edgeid::sources::folder::FolderSource;
 use edgeid::sources::raw::{RawFormat, RawSource, StreamInput};
 use edgeid::sources::y4m::Y4mSource;
 use edgeid::sources::{Capture, FrameSource};
+use support::wait_until;
 
 const FAST: Backoff = Backoff {
     initial: Duration::from_millis(20),
@@ -27,17 +30,6 @@ fn y4m_frame(w: usize, h: usize, luma: u8) -> Vec<u8> {
         2 * w.div_ceil(2) * h.div_ceil(2),
     ));
     f
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + timeout;
-    while Instant::now() < until {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }
 
 #[test]

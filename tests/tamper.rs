@@ -2,18 +2,24 @@
 //! an edited or moved template makes that subject's verification answer
 //! `store_tampered` naming the row, while others still verify.
 
-mod store_common;
+mod support;
 
 use predicates::prelude::*;
-use store_common::{Env, env_with_config, face_ready, stdout_json};
+use support::{Device, samples, stdout_json};
 
-/// Keys plus a few audit records (unknown-subject verdicts need no model).
-fn audited_env() -> Env {
-    let e = env_with_config("");
+/// Keys (records 1 and 2: `anchor_reset`, `keys_init`) plus four verdict
+/// records (unknown subjects in a photo without a face).
+fn audited_env() -> Device {
+    let e = Device::new("");
     e.init();
+    let blank = e.dir.join("blank.png");
+    image::RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128]))
+        .save(&blank)
+        .expect("blank photo");
     for i in 0..4 {
         e.cmd()
-            .args(["verify", "--subject", &format!("nobody{i}"), "Cargo.toml"])
+            .args(["verify", "--subject", &format!("nobody{i}")])
+            .arg(&blank)
             .assert()
             .failure();
     }
@@ -21,11 +27,11 @@ fn audited_env() -> Env {
         .args(["audit", "verify"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("5 record(s)"));
+        .stdout(predicate::str::contains("6 record(s)"));
     e
 }
 
-fn audit_fails_at(e: &Env, record: i64) {
+fn audit_fails_at(e: &Device, record: i64) {
     e.cmd()
         .args(["audit", "verify"])
         .assert()
@@ -97,15 +103,7 @@ fn reordered_audit_rows_are_named() {
 #[test]
 fn the_export_holds_no_vectors() {
     let e = audited_env();
-    let out = e
-        .cmd()
-        .args(["audit", "export", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let records = stdout_json(&out);
-    for r in records.as_array().expect("array") {
+    for r in &e.audit_records() {
         assert!(r["detail"]["build"]["version"].is_string());
         // No array of more than a few numbers anywhere (an embedding would be 128).
         fn longest_array(v: &serde_json::Value) -> usize {
@@ -123,8 +121,8 @@ fn the_export_holds_no_vectors() {
 
 #[test]
 fn a_tampered_template_is_store_tampered_for_that_subject_only() {
-    let Some(samples) = face_ready() else { return };
-    let e = env_with_config("");
+    let samples = require!(samples());
+    let e = Device::new("");
     e.init();
     e.cmd()
         .args(["enroll", "--subject", "obama"])
@@ -167,8 +165,10 @@ fn a_tampered_template_is_store_tampered_for_that_subject_only() {
             .get_output()
             .clone();
         let report = stdout_json(&out);
-        assert_eq!(report["outcome"]["reason"], "store_tampered");
-        assert_eq!(report["issued"]["claims"]["reason"], "store_tampered");
+        // The verdict does not tell a requester whose templates were
+        // tampered with; the operator's message and the audit log do.
+        assert_eq!(report["outcome"]["reason"], "no_match");
+        assert_eq!(report["issued"]["claims"]["reason"], "no_match");
         e.cmd()
             .args(["verify", "--subject", "biden"])
             .arg(samples.join("biden.jpg"))
@@ -185,20 +185,89 @@ fn a_tampered_template_is_store_tampered_for_that_subject_only() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("store_tampered"));
-    let out = e
-        .cmd()
-        .args(["audit", "export", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let records = stdout_json(&out);
-    let tampered = records
-        .as_array()
-        .expect("array")
+    let tampered = e
+        .audit_records()
         .iter()
         .filter(|r| r["event"] == "store_tampered" && r["detail"]["template_row"] == row)
         .count();
     assert!(tampered >= 4, "each detection is audited ({tampered})");
     e.cmd().args(["audit", "verify"]).assert().success();
+}
+
+/// `edgeid verify --subject SUBJECT PHOTO`, which must be refused: its
+/// stderr, and the newest verify record's cause (the verdict may say only
+/// `no_match`; the audit log keeps why) and detail.
+fn refusal(
+    e: &Device,
+    subject: &str,
+    photo: &std::path::Path,
+) -> (String, String, serde_json::Value) {
+    let out = e
+        .cmd()
+        .args(["verify", "--subject", subject])
+        .arg(photo)
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let record = e
+        .audit_records()
+        .into_iter()
+        .rev()
+        .find(|r| r["event"] == "verify")
+        .expect("a verify record");
+    let cause = match &record["detail"]["cause"] {
+        serde_json::Value::Null => &record["reason"],
+        cause => cause,
+    };
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        cause.as_str().unwrap_or_default().to_owned(),
+        record["detail"].clone(),
+    )
+}
+
+#[test]
+fn deleted_templates_or_subject_rows_are_store_tampered_not_unknown() {
+    let samples = require!(samples());
+    let e = Device::new("");
+    e.init();
+    for (subject, photos) in [
+        ("obama", &["obama.jpg", "obama3.jpg"][..]),
+        ("biden", &["biden.jpg"]),
+    ] {
+        e.cmd()
+            .args(["enroll", "--subject", subject])
+            .args(photos.iter().map(|p| samples.join(p)))
+            .assert()
+            .success();
+    }
+    // One of obama's two templates deleted behind edgeid's back (the other
+    // would still match), then biden's subject row (its templates go too).
+    let c = e.sql();
+    let row: i64 = c
+        .query_row(
+            "SELECT MAX(id) FROM templates WHERE subject = 'obama'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("row");
+    c.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; DELETE FROM templates WHERE id = {row}; \
+         DELETE FROM subjects WHERE id = 'biden';"
+    ))
+    .expect("delete");
+    let (stderr, cause, detail) = refusal(&e, "obama", &samples.join("obama2.jpg"));
+    assert!(stderr.contains("store_tampered"), "{stderr}");
+    assert_eq!(cause, "store_tampered");
+    let found = &detail["enrolment_tampering"];
+    assert_eq!(found["tampering"], "deleted");
+    assert_eq!(found["template_rows_deleted"], serde_json::json!([row]));
+    let (_, cause, detail) = refusal(&e, "biden", &samples.join("biden.jpg"));
+    assert_eq!(cause, "store_tampered");
+    assert_eq!(detail["enrolment_tampering"]["subject_row_deleted"], true);
+    // A revocation through edgeid is not tampering.
+    e.cli(&e.config, &["subjects", "revoke", "obama"]);
+    let (_, cause, _) = refusal(&e, "obama", &samples.join("obama2.jpg"));
+    assert_eq!(cause, "unknown_subject");
 }

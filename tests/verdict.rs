@@ -1,4 +1,4 @@
-//! Verdicts: exactly the DESIGN.md header and claims, and each verification
+//! Verdicts: exactly the header and claims of docs/verdict.md, and each verification
 //! failure reported as its own error.
 
 use base64::Engine;

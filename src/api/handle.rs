@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ApiError, EngineInfo, EnrollEvent, Job, Origin, Reply, VerdictOut};
+use super::{ApiError, EngineInfo, EnrollEvent, Job, Origin, ReplayGuard, Reply, VerdictOut};
 use crate::decision::Mode;
 
 /// The sinks' side of the engine: cheap to clone.
@@ -19,6 +19,8 @@ pub struct EngineHandle {
     accepting: Arc<AtomicBool>,
     pub info: Arc<EngineInfo>,
     pub limits: Limits,
+    /// Shared by every sink: a nonce is good for one verdict on any bus.
+    replay: Arc<ReplayGuard>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -58,12 +60,18 @@ pub fn check_subject(subject: &str) -> Result<(), ApiError> {
 }
 
 impl EngineHandle {
-    pub fn new(jobs: SyncSender<Job>, info: EngineInfo, limits: Limits) -> Self {
+    pub fn new(
+        jobs: SyncSender<Job>,
+        info: EngineInfo,
+        limits: Limits,
+        replay: ReplayGuard,
+    ) -> Self {
         Self {
             jobs,
             accepting: Arc::new(AtomicBool::new(true)),
             info: Arc::new(info),
             limits,
+            replay: Arc::new(replay),
         }
     }
 
@@ -132,6 +140,10 @@ impl EngineHandle {
                     ));
                 }
             }
+        }
+        // Last, so a refused request does not spend its nonce.
+        if let Some(n) = &nonce {
+            self.replay.spend(n, Instant::now())?;
         }
         let timeout = self.limits.timeout(timeout_ms);
         let received_at = Instant::now();

@@ -9,13 +9,16 @@
 //! - `error`: [`ApiError`], one variant per answer a caller can act on.
 //! - `job`: jobs, verdicts and events in flight, the engine's fixed facts.
 //! - `handle`: [`EngineHandle`]: argument checks, the bounded queue, waiting.
+//! - `replay`: [`ReplayGuard`], one verdict per nonce on every bus.
 
 mod error;
 mod handle;
 mod job;
+mod replay;
 
 /// Where a request came from; the decision path records it.
 pub use crate::decision::Origin;
 pub use error::ApiError;
 pub use handle::{EngineHandle, Limits, MAX_NONCE_LEN, check_nonce, check_subject};
 pub use job::{ChallengeHint, EngineInfo, EnrollEvent, Job, Reply, VerdictOut};
+pub use replay::{REPLAY_CAPACITY, REPLAY_MARGIN, ReplayGuard};

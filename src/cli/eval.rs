@@ -7,14 +7,16 @@ use clap::{Args, Subcommand};
 
 use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
 use edgeid::decision::{OperatingPoint, Threshold};
-use edgeid::eval::faces::{FaceEvalReport, evaluate, read_pairs};
-use edgeid::eval::metrics::roc;
+use edgeid::eval::faces::{
+    CompareReport, FaceEvalReport, Variant, compare, default_variants, evaluate, read_pairs,
+};
+use edgeid::eval::metrics::{VerificationMetrics, det, roc};
 use edgeid::eval::pad::{
     PAD_OPERATING_POINT, PadImageStats, PadMetrics, PadSampleResult, class_scores, det_curve,
     read_pad_dataset, score_all,
 };
-use edgeid::eval::plot::{Series, roc_chart, score_histogram};
-use edgeid::pipeline::PipelineConfig;
+use edgeid::eval::plot::{Series, det_chart, roc_chart, score_histogram};
+use edgeid::pipeline::{FaceSelection, PipelineConfig, SubjectRule};
 use edgeid::vision::align::Alignment;
 use edgeid::vision::pad::PAD_CROP_SCALE;
 
@@ -44,10 +46,27 @@ pub struct FacesArgs {
     /// Decide at this similarity instead of the manifest's threshold.
     #[arg(long)]
     pub threshold: Option<f32>,
-    /// Write the ROC curve here (PNG, or SVG by extension); the score
-    /// histogram goes beside it with `-hist` appended to the name.
+    /// Write the ROC curve here (PNG, or SVG by extension); the DET curve
+    /// and the score histogram go beside it with `-det` and `-hist`
+    /// appended to the name.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Which face of an image is the subject: `central` (the LFW
+    /// protocol's subject, the face nearest the image centre), `largest`
+    /// or `large_and_central` (the daemon's and the verbs' default).
+    #[arg(long, default_value = "central")]
+    pub selection: SubjectRule,
+    /// Test-time flip augmentation on or off (default: the manifest's
+    /// `flip_tta` for the embedder, with which its thresholds were measured).
+    #[arg(long)]
+    pub flip_tta: Option<bool>,
+    /// Run several configurations in one pass and print one table (and one
+    /// ROC and DET chart with --plot): comma-separated, each `+`-joined
+    /// words (a selection rule; flip or noflip; cosine or euclidean), e.g.
+    /// `largest+noflip,central+flip,central+flip+euclidean`. Without a
+    /// value: every rule with and without flip, and Euclidean.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "CONFIGS")]
+    pub compare: Option<String>,
     /// Face alignment to evaluate: `dlib5` (shipped: dlib's published
     /// template on the nearest mesh points) or `calibrated`.
     #[arg(long, default_value = "dlib5", value_parser = parse_alignment)]
@@ -94,6 +113,11 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
     let pairs = read_pairs(&args.dataset, &pairs_file)?;
     let config = PipelineConfig {
         alignment: args.alignment,
+        faces: FaceSelection {
+            rule: args.selection,
+            ..FaceSelection::default()
+        },
+        flip_tta: args.flip_tta,
         ..PipelineConfig::default()
     };
     let pipeline = load_pipeline_with(global, config)?;
@@ -103,6 +127,17 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
         OperatingPoint(DEFAULT_OPERATING_POINT),
     )
     .context("the manifest has no threshold for the embedder; pass --threshold")?;
+    if let Some(list) = &args.compare {
+        return faces_compare(
+            global,
+            &args,
+            &pairs_file,
+            &pairs,
+            &pipeline,
+            &threshold,
+            list,
+        );
+    }
     let images = pairs.len() * 2;
     let bar = counter(images as u64, "images", global.json);
     let report = evaluate(&pipeline, &pairs, threshold.value, args.threads, &|| {
@@ -117,6 +152,8 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
         dataset: &'a Path,
         pairs_file: &'a Path,
         threshold_source: &'a str,
+        selection: SubjectRule,
+        flip_tta: bool,
         #[serde(flatten)]
         report: &'a FaceEvalReport,
     }
@@ -124,6 +161,8 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
         dataset: &args.dataset,
         pairs_file: &pairs_file,
         threshold_source: &threshold.source,
+        selection: args.selection,
+        flip_tta: pipeline.embedder().flip(),
         report: &report,
     };
     emit(global.json, &out, |o| {
@@ -136,15 +175,23 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
             o.pairs_file.display()
         );
         println!(
-            "accuracy {:.2} % at threshold {:.4} ({})",
+            "face selection: {} ({}); flip TTA {}",
+            o.selection,
+            selection_note(o.selection),
+            if o.flip_tta { "on" } else { "off" }
+        );
+        println!(
+            "accuracy {:.2} % (95 % CI {}) at threshold {:.4} ({})",
             m.accuracy * 100.0,
+            interval(m.accuracy_ci95),
             m.threshold,
             o.threshold_source
         );
         println!("  FAR {:.2} %, FRR {:.2} %", m.far * 100.0, m.frr * 100.0);
         println!(
-            "best accuracy {:.2} % at {:.4}",
+            "best accuracy {:.2} % (95 % CI {}) at {:.4}",
             m.best_accuracy * 100.0,
+            interval(m.best_accuracy_ci95),
             m.best_threshold
         );
         println!(
@@ -162,6 +209,44 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
             m.eer * 100.0,
             m.eer_threshold
         );
+        let a = &o.report.all_pairs;
+        println!(
+            "all {} cross-identity image pairs (FAR resolution {:.1e}) and {} same-identity pairs:",
+            a.impostor_pairs, a.far_resolution, a.genuine_pairs
+        );
+        println!(
+            "  threshold {:.4} at FAR 1e-3, TAR {:.2} % there",
+            a.threshold_at_far_1e3,
+            a.tar_at_far_1e3 * 100.0
+        );
+        println!(
+            "  at {:.4}: FAR {:.2e} ({} accepted), TAR {:.2} %",
+            a.threshold,
+            a.far_at_threshold,
+            a.impostors_accepted,
+            a.tar_at_threshold * 100.0
+        );
+        if !o.report.misclassified.is_empty() {
+            println!("wrong at {:.4}:", m.threshold);
+        }
+        for p in &o.report.misclassified {
+            let name = |path: &Path| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            println!(
+                "  {} {} vs {}: {:.4}",
+                if p.genuine {
+                    "same person "
+                } else {
+                    "two people  "
+                },
+                name(&p.a),
+                name(&p.b),
+                p.score
+            );
+        }
         println!(
             "images: {}, no face found: {}, errors: {}, unscored pairs: {}",
             s.images,
@@ -195,6 +280,14 @@ fn plot_faces(plot: &Path, report: &FaceEvalReport) -> anyhow::Result<()> {
             points: curve.iter().map(|p| (p.far, p.tar)).collect(),
         }],
     )?;
+    det_chart(
+        &sibling(plot, "det"),
+        "Face verification DET",
+        &[Series {
+            label: format!("edgeid (EER {:.2} %)", report.metrics.eer * 100.0),
+            points: det(&report.genuine_scores, &report.impostor_scores),
+        }],
+    )?;
     let hist = sibling(plot, "hist");
     score_histogram(
         &hist,
@@ -205,6 +298,156 @@ fn plot_faces(plot: &Path, report: &FaceEvalReport) -> anyhow::Result<()> {
         ],
         report.metrics.threshold,
     )?;
+    Ok(())
+}
+
+fn selection_note(rule: SubjectRule) -> &'static str {
+    match rule {
+        SubjectRule::Central => "the LFW protocol's subject: the face nearest the image centre",
+        SubjectRule::Largest => "the largest face",
+        SubjectRule::LargeAndCentral => "the daemon's default: large and central",
+    }
+}
+
+/// `[98.07, 99.64] %`.
+fn interval((lo, hi): (f64, f64)) -> String {
+    format!("[{:.2}, {:.2}] %", lo * 100.0, hi * 100.0)
+}
+
+fn faces_compare(
+    global: &GlobalArgs,
+    args: &FacesArgs,
+    pairs_file: &Path,
+    pairs: &[edgeid::eval::faces::Pair],
+    pipeline: &edgeid::pipeline::FacePipeline,
+    threshold: &Threshold,
+    list: &str,
+) -> anyhow::Result<()> {
+    let variants: Vec<Variant> = if list.trim().is_empty() {
+        default_variants()
+    } else {
+        list.split(',')
+            .map(str::parse)
+            .collect::<Result<_, String>>()
+            .map_err(anyhow::Error::msg)?
+    };
+    let metric = pipeline.embedder().metric();
+    let images = pairs.len() * 2;
+    let bar = counter(images as u64, "images", global.json);
+    let report = compare(
+        pipeline,
+        pairs,
+        &variants,
+        Some((threshold.value, metric)),
+        args.threads,
+        &|| bar.inc(1),
+    );
+    bar.finish_and_clear();
+    if let Some(plot) = &args.plot {
+        let series = |curve: CurveFn| -> Vec<Series> {
+            report
+                .variants
+                .iter()
+                .map(|v| Series {
+                    label: format!("{} (EER {:.2} %)", v.label, v.metrics.eer * 100.0),
+                    points: curve(&v.genuine_scores, &v.impostor_scores),
+                })
+                .collect()
+        };
+        let tar = |g: &[f32], i: &[f32]| roc(g, i).iter().map(|p| (p.far, p.tar)).collect();
+        roc_chart(
+            plot,
+            "Face verification ROC",
+            "false accept rate",
+            "true accept rate",
+            &series(tar),
+        )?;
+        det_chart(&sibling(plot, "det"), "Face verification DET", &series(det))?;
+    }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        dataset: &'a Path,
+        pairs_file: &'a Path,
+        threshold: f32,
+        threshold_metric: edgeid::infer::manifest::Metric,
+        threshold_source: &'a str,
+        #[serde(flatten)]
+        report: &'a CompareReport,
+    }
+    let out = Out {
+        dataset: &args.dataset,
+        pairs_file,
+        threshold: threshold.value,
+        threshold_metric: metric,
+        threshold_source: &threshold.source,
+        report: &report,
+    };
+    emit(global.json, &out, |o| {
+        let r = o.report;
+        println!(
+            "{} pairs, {} images ({}); one pass, every configuration on the same faces",
+            pairs.len(),
+            r.images,
+            o.pairs_file.display()
+        );
+        println!(
+            "threshold {:.4} for {} ({}); other metrics at their own all-pairs FAR 1e-3 threshold (*)",
+            o.threshold, o.threshold_metric, o.threshold_source
+        );
+        println!(
+            "{:<34} {:>8} {:>18} {:>7} {:>7} {:>8} {:>7} {:>9} | {:>9} {:>8} {:>7} {:>7}",
+            "configuration",
+            "acc %",
+            "95 % CI",
+            "FAR %",
+            "FRR %",
+            "best %",
+            "EER %",
+            "FAR all",
+            "t@1e-3",
+            "acc %",
+            "FAR %",
+            "TAR %"
+        );
+        for v in &r.variants {
+            let m: &VerificationMetrics = &v.metrics;
+            let a = &v.at_all_pairs_threshold;
+            let own = if v.variant.metric == o.threshold_metric {
+                ""
+            } else {
+                "*"
+            };
+            println!(
+                "{:<34} {:>7.2}{own:1} {:>18} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>9.1e} | {:>9.4} {:>8.2} {:>7.2} {:>7.2}",
+                v.label,
+                m.accuracy * 100.0,
+                interval(m.accuracy_ci95),
+                m.far * 100.0,
+                m.frr * 100.0,
+                m.best_accuracy * 100.0,
+                m.eer * 100.0,
+                v.all_pairs.far_at_threshold,
+                v.all_pairs.threshold_at_far_1e3,
+                a.accuracy * 100.0,
+                a.far * 100.0,
+                (1.0 - a.frr) * 100.0
+            );
+        }
+        if let Some(v) = r.variants.first() {
+            println!(
+                "FAR all: at the threshold, over all {} cross-identity image pairs (resolution {:.1e}); right of |: at their FAR 1e-3 threshold, on the protocol's pairs",
+                v.all_pairs.impostor_pairs, v.all_pairs.far_resolution
+            );
+        }
+        for (rule, n) in &r.no_face {
+            if *n > 0 {
+                println!("no face found with {rule}: {n} image(s)");
+            }
+        }
+        for (p, e) in &r.errors {
+            println!("  error: {}: {e}", p.display());
+        }
+    })?;
     Ok(())
 }
 
@@ -378,3 +621,6 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("png");
     path.with_file_name(format!("{stem}-{suffix}.{ext}"))
 }
+
+/// A curve over (genuine, impostor) scores: ROC or DET points.
+type CurveFn = fn(&[f32], &[f32]) -> Vec<(f64, f64)>;

@@ -169,7 +169,7 @@ pub fn enroll(
             "modality": FACE, "model_id": spec.id, "model_sha256": spec.sha256,
             "samples": files.len(), "accepted": vectors.len(), "rejected": rejected,
             "quality": qualities, "replace": replace,
-            // No passive PAD model carried signal on real photos (DESIGN.md),
+            // No passive PAD model carried signal on real photos (README, Liveness),
             // so none ships; the active challenge needs a camera, not photos.
             "presentation_attack_check": pad_info.as_ref().map_or(
                 serde_json::json!("not_available"),
@@ -250,6 +250,7 @@ pub fn decide(
 ) -> anyhow::Result<DecisionReport> {
     let auth = Authenticator::new(Policy {
         threshold: req.threshold,
+        threshold_source: "--threshold",
         ..config.decision_policy()
     })?;
     let request = edgeid::decision::Request::new(req.mode, req.subject, req.nonce, Origin::Cli);
@@ -272,8 +273,8 @@ pub fn decide(
     })
 }
 
-/// Loads the models, opens the gallery, then the enrolment rules and, when
-/// they let the attempt go ahead, the photos as evidence.
+/// Loads the models, opens the gallery, notes a claim that cannot be
+/// compared, and judges the photos.
 fn judge_photos(
     store: &mut Store,
     keys: &KeyRing,
@@ -295,9 +296,7 @@ fn judge_photos(
             enrolled.tampered.len()
         );
     }
-    if let Some(early) = matcher.precheck(store, &enrolled, request)? {
-        return Ok(early);
-    }
+    let uncomparable = matcher.precheck(store, &enrolled, request)?;
     let mut samples = Vec::with_capacity(req.files.len());
     for file in req.files {
         let (photo, sample) = analyse(pipeline, file, None)?;
@@ -305,7 +304,12 @@ fn judge_photos(
         samples.push(sample);
     }
     let t = Instant::now();
-    let judged = matcher.judge(&enrolled, request, &Evidence::photos(samples));
+    let judged = matcher.judge(
+        &enrolled,
+        request,
+        &Evidence::photos(samples),
+        uncomparable.as_ref(),
+    );
     report.decide_ms = Some(t.elapsed().as_secs_f64() * 1e3);
     Ok(judged)
 }
@@ -314,7 +318,16 @@ fn rejection_sentence(judged: &Judged) -> String {
     let outcome: &Outcome = &judged.outcome;
     let detail = &judged.detail;
     let subject = outcome.subject.as_deref().unwrap_or("anyone enrolled");
-    match outcome.reason {
+    // The verdict says `no_match` for a claim that cannot be compared; the
+    // operator, who holds the store, is told why.
+    let cause = detail["cause"]
+        .as_str()
+        .and_then(|c| Reason::ALL.into_iter().find(|r| r.as_str() == c));
+    let reason = match (outcome.reason, cause) {
+        (Reason::NoMatch, Some(cause)) => cause,
+        (reason, _) => reason,
+    };
+    match reason {
         Reason::LockedOut => {
             let until = detail["locked_until_ms"].as_i64().unwrap_or_default();
             let now = edgeid::store::unix_now_ms();

@@ -1,4 +1,4 @@
-//! `edgeid keys init | rotate | show [--jwk]`.
+//! `edgeid keys init | rotate | show [--jwk] | reanchor --i-restored-a-backup`.
 
 use std::path::PathBuf;
 
@@ -13,7 +13,7 @@ use edgeid::verdict::Jwk;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::state::{load_config, locate_kek, open_store};
+use super::state::{load_config, locate_kek, open_store, open_unlocked};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -35,11 +35,18 @@ pub enum KeysCommand {
         #[arg(long)]
         dek: bool,
     },
-    /// Show the device id and public key.
+    /// Show the device id and public key (derived from the sealed signing key).
     Show {
         /// Print the public key as an RFC 8037 OKP JWK (JSON).
         #[arg(long)]
         jwk: bool,
+    },
+    /// Accept the database as it is after restoring an older copy on purpose,
+    /// and write a new rollback anchor (audited; verdict numbers are never reused).
+    Reanchor {
+        /// Required: you restored the state directory (or its database) on purpose.
+        #[arg(long = "i-restored-a-backup")]
+        restored: bool,
     },
 }
 
@@ -120,20 +127,37 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             })
         }
         KeysCommand::Show { jwk } => {
-            let store = open_store(global)?;
-            let id = keys::public_identity(&store)?;
+            let (_store, ring) = open_unlocked(global, &config)?;
             if jwk {
-                let raw = hex::decode(&id.public_key).context("stored public key is not hex")?;
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&Jwk::from_public_key(&raw))?
+                    serde_json::to_string_pretty(&Jwk::from_public_key(&ring.public_key()))?
                 );
                 return Ok(());
             }
-            emit(global.json, &id, |i| {
+            emit(global.json, &ring.identity(), |i| {
                 println!("device id:  {}", i.device_id);
                 println!("kid:        {}", i.kid);
                 println!("public key: {} (Ed25519)", i.public_key);
+            })
+        }
+        KeysCommand::Reanchor { restored } => {
+            if !restored {
+                anyhow::bail!(
+                    "`keys reanchor` accepts the database as it is now, including anything an older copy \
+                     brought back (revoked subjects, cleared lockouts); if you restored it on purpose, \
+                     run `edgeid keys reanchor --i-restored-a-backup`"
+                );
+            }
+            let kek = locate_kek(&config)?;
+            let mut store = open_store(global)?;
+            let report = keys::reanchor(&mut store, &kek)?;
+            emit(global.json, &report, |r| {
+                println!(
+                    "re-anchored at verdict seq {} and audit record {} (the database was at seq {})",
+                    r.now.seq, r.now.audit_record, r.database_before.seq
+                );
+                println!("recorded in the audit log as anchor_reset (admin_reanchor)");
             })
         }
     }

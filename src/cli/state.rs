@@ -23,11 +23,13 @@ pub fn locate_kek(config: &Config) -> anyhow::Result<Kek> {
     Ok(Kek::locate(config.kek_file.as_deref())?)
 }
 
-/// Opens the store and its keys; any KEK problem stops here, before a write.
+/// Opens the store and its keys; any KEK problem stops here, before a
+/// write. A store behind its rollback anchor, or whose stored public key is
+/// not its signing key's, is refused here too.
 pub fn open_unlocked(global: &GlobalArgs, config: &Config) -> anyhow::Result<(Store, KeyRing)> {
     let kek = locate_kek(config)?;
-    let store = open_store(global)?;
-    let ring = keys::unlock(&store, &kek)?;
+    let mut store = open_store(global)?;
+    let ring = keys::unlock(&mut store, &kek)?;
     Ok((store, ring))
 }
 

@@ -8,7 +8,7 @@ use edgeid::store::templates;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::state::open_store;
+use super::state::{load_config, open_store, open_unlocked};
 
 #[derive(Debug, Subcommand)]
 pub enum SubjectsCommand {
@@ -25,9 +25,9 @@ struct Revoked {
 }
 
 pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
-    let mut store = open_store(global)?;
     match cmd {
         SubjectsCommand::List => {
+            let store = open_store(global)?;
             let list = templates::list_subjects(&store)?;
             emit(global.json, &list, |l| {
                 if l.is_empty() {
@@ -46,6 +46,9 @@ pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
             })
         }
         SubjectsCommand::Revoke { subject } => {
+            // Unlocked: the revocation moves the rollback anchor, so an older
+            // copy of the database cannot bring the subject back unnoticed.
+            let (mut store, _keys) = open_unlocked(global, &load_config(global)?)?;
             let event = Event::Revoke {
                 subject: &subject,
                 detail: serde_json::json!({"origin": "cli"}),

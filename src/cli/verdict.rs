@@ -7,12 +7,12 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
 
-use edgeid::store::{keys, unix_now};
+use edgeid::store::unix_now;
 use edgeid::verdict::{Jwk, jws};
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::state::open_store;
+use super::state::{load_config, open_unlocked};
 
 #[derive(Debug, Subcommand)]
 pub enum VerdictCommand {
@@ -75,14 +75,10 @@ pub fn run(global: &GlobalArgs, cmd: VerdictCommand) -> anyhow::Result<()> {
             (jwk.public_key()?, jwk.key_id()?)
         }
         None => {
-            let store =
-                open_store(global).context("no --key given, so the device's own key is needed")?;
-            let id = keys::public_identity(&store)?;
-            let raw = hex::decode(&id.public_key).context("stored public key is not hex")?;
-            let key: [u8; 32] = raw
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("stored public key is not 32 bytes"))?;
-            (key, id.kid)
+            // The signing key's own public key (the stored copy is checked against it).
+            let (_store, ring) = open_unlocked(global, &load_config(global)?)
+                .context("no --key given, so the device's own key is needed")?;
+            (ring.public_key(), ring.kid.clone())
         }
     };
     let result = jws::verify(&token, &public_key, &kid, nonce.as_deref(), unix_now());

@@ -51,28 +51,74 @@ impl Default for DaemonConfig {
 }
 
 /// A value in `[daemon]` the daemon cannot work with; each names its key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DaemonConfigError {
-    #[error("daemon.default_timeout_ms must be ≥ 1 and ≤ daemon.max_timeout_ms")]
+    #[error(
+        "daemon.default_timeout_ms must be ≥ 1 and ≤ daemon.max_timeout_ms, which must be ≤ {MAX_TIMEOUT_MS}"
+    )]
     Timeouts,
     #[error("daemon.enroll_samples must be 1..=50 (it is {0})")]
     EnrollSamples(u32),
-    #[error("daemon.max_pending_requests must be at least 1")]
-    MaxPendingRequests,
+    #[error("daemon.max_pending_requests must be 1..={MAX_PENDING} (it is {0})")]
+    MaxPendingRequests(usize),
+    #[error("daemon.threshold must be a similarity in [-1, 1] (it is {0})")]
+    Threshold(f32),
+    #[error("daemon.{key} must be {min}..={max} (it is {value})")]
+    OutOfRange {
+        key: &'static str,
+        min: u64,
+        max: u64,
+        value: u64,
+    },
 }
+
+/// The longest a request may hold the camera: longer requests would let a
+/// few callers keep everyone else waiting.
+pub const MAX_TIMEOUT_MS: u32 = 60_000;
+/// Requests that may wait for the camera at once.
+pub const MAX_PENDING: usize = 1024;
 
 impl DaemonConfig {
     /// Checks the section on its own; `daemon.walk_up` also needs
     /// `identify_enabled`, which `Config::validate` checks.
     pub fn validate(&self) -> Result<(), DaemonConfigError> {
-        if self.default_timeout_ms == 0 || self.max_timeout_ms < self.default_timeout_ms {
+        if self.default_timeout_ms == 0
+            || self.max_timeout_ms < self.default_timeout_ms
+            || self.max_timeout_ms > MAX_TIMEOUT_MS
+        {
             return Err(DaemonConfigError::Timeouts);
         }
         if !(1..=50).contains(&self.enroll_samples) {
             return Err(DaemonConfigError::EnrollSamples(self.enroll_samples));
         }
-        if self.max_pending_requests == 0 {
-            return Err(DaemonConfigError::MaxPendingRequests);
+        if !(1..=MAX_PENDING).contains(&self.max_pending_requests) {
+            return Err(DaemonConfigError::MaxPendingRequests(
+                self.max_pending_requests,
+            ));
+        }
+        if let Some(t) = self.threshold
+            && !(-1.0..=1.0).contains(&t)
+        {
+            return Err(DaemonConfigError::Threshold(t));
+        }
+        for (key, value, min, max) in [
+            ("debounce_secs", self.debounce_secs, 0, 3600),
+            (
+                "enroll_timeout_ms",
+                u64::from(self.enroll_timeout_ms),
+                1000,
+                600_000,
+            ),
+            ("shutdown_grace_ms", self.shutdown_grace_ms, 0, 60_000),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(DaemonConfigError::OutOfRange {
+                    key,
+                    min,
+                    max,
+                    value,
+                });
+            }
         }
         Ok(())
     }

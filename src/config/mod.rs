@@ -57,6 +57,10 @@ pub enum SectionError {
     VerdictLifetime(u64),
     #[error(transparent)]
     Lockout(#[from] crate::decision::lockout::LockoutConfigError),
+    #[error(
+        "device_id {0:?} must be 1-128 printable characters without '/', '#', '+' (it names MQTT topics)"
+    )]
+    DeviceId(String),
     #[error("daemon.walk_up identifies people 1:N: it needs identify_enabled = true")]
     WalkUpNeedsIdentify,
     #[error(transparent)]
@@ -135,6 +139,7 @@ impl Config {
     pub fn decision_policy(&self) -> Policy {
         Policy {
             threshold: self.daemon.threshold,
+            threshold_source: "daemon.threshold in the config",
             lockout: self.lockout,
             verdict_lifetime_secs: self.verdict_lifetime_secs,
             identify_enabled: self.identify_enabled,
@@ -145,6 +150,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), SectionError> {
         if self.verdict_lifetime_secs == 0 || self.verdict_lifetime_secs > 3600 {
             return Err(SectionError::VerdictLifetime(self.verdict_lifetime_secs));
+        }
+        if let Some(id) = &self.device_id
+            && !crate::sinks::mqtt::is_topic_level(id)
+        {
+            return Err(SectionError::DeviceId(id.escape_debug().take(64).collect()));
         }
         self.lockout.validate()?;
         self.camera.validate()?;
@@ -197,6 +207,27 @@ mod tests {
             ),
             ("[daemon]\nenroll_samples = 0", "daemon.enroll_samples"),
             ("[daemon]\nwalk_up = true", "identify_enabled"),
+            ("[camera]\nfps = 1e-300", "camera.fps"),
+            (
+                "[daemon]\nmax_pending_requests = 9223372036854775807",
+                "daemon.max_pending_requests",
+            ),
+            (
+                "[daemon]\nmax_pending_requests = 100000000000",
+                "daemon.max_pending_requests",
+            ),
+            ("[daemon]\nthreshold = -1.5", "daemon.threshold"),
+            ("[daemon]\nthreshold = nan", "daemon.threshold"),
+            ("[daemon]\nthreshold = inf", "daemon.threshold"),
+            (
+                "[daemon]\nmax_timeout_ms = 4000000",
+                "daemon.max_timeout_ms",
+            ),
+            ("device_id = \"door/#\"", "device_id"),
+            (
+                "[mqtt]\nenabled = true\ntopic_prefix = \"a\\u0000b\"",
+                "mqtt.topic_prefix",
+            ),
         ] {
             let e = parse(text).validate().expect_err(text);
             assert!(e.to_string().contains(key), "{text}: {e}");
@@ -214,7 +245,7 @@ mod tests {
         assert!(matches!(
             &e,
             ConfigError::Invalid {
-                source: SectionError::Camera(CameraConfigError::Fps),
+                source: SectionError::Camera(CameraConfigError::Fps(_)),
                 ..
             }
         ));

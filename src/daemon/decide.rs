@@ -9,6 +9,7 @@ use crate::api::{ApiError, VerdictOut};
 use crate::config::Config;
 use crate::decision::{
     AttemptError, Authenticator, Evidence, Gallery, GalleryLoad, Judged, Matcher, Request,
+    Uncomparable,
 };
 use crate::pipeline::FacePipeline;
 use crate::store::{KeyRing, Store};
@@ -64,15 +65,29 @@ impl Decider {
         Ok(())
     }
 
-    /// What can be answered before looking at the camera.
-    pub fn precheck(&self, req: &Request<'_>) -> Result<Option<Judged>, ApiError> {
+    /// A locked-out claim, answered before looking at the camera.
+    pub fn locked_out(&self, req: &Request<'_>) -> Result<Option<Judged>, ApiError> {
         self.auth
-            .precheck(&self.matcher, &self.store, &self.enrolled, req)
+            .locked_out(&self.store, req)
+            .map_err(|e| internal("checking the lockout", &e))
+    }
+
+    /// Why the claimed subject cannot be compared, if it cannot; the
+    /// camera work goes ahead all the same.
+    pub fn uncomparable(&self, req: &Request<'_>) -> Result<Option<Uncomparable>, ApiError> {
+        self.matcher
+            .precheck(&self.store, &self.enrolled, req)
             .map_err(|e| internal("checking the claimed subject", &e))
     }
 
-    pub fn judge(&self, req: &Request<'_>, evidence: &Evidence) -> Judged {
-        self.matcher.judge(&self.enrolled, req, evidence)
+    pub fn judge(
+        &self,
+        req: &Request<'_>,
+        evidence: &Evidence,
+        uncomparable: Option<&Uncomparable>,
+    ) -> Judged {
+        self.matcher
+            .judge(&self.enrolled, req, evidence, uncomparable)
     }
 
     /// Lockout, audit record and signature; the verdict for the sinks.
@@ -99,9 +114,10 @@ impl Decider {
         &mut self,
         req: &Request<'_>,
         evidence: &Evidence,
+        uncomparable: Option<&Uncomparable>,
         frame_captured_at: Option<Instant>,
     ) -> Result<VerdictOut, ApiError> {
-        let judged = self.judge(req, evidence);
+        let judged = self.judge(req, evidence, uncomparable);
         self.finish(req, judged, frame_captured_at)
     }
 }

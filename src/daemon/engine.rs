@@ -153,7 +153,7 @@ impl Engine {
                         liveness: Liveness::unchecked(self.config.liveness.mode.into()),
                         ended: Ended::Shutdown,
                     };
-                    let _ = reply.send(self.decider.conclude(&req, &evidence, None));
+                    let _ = reply.send(self.decider.conclude(&req, &evidence, None, None));
                 }
                 Job::Enroll { reply, .. } => {
                     let _ = reply.send(Err(shutting_down()));

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::api::{ChallengeHint, EngineHandle, EngineInfo, Limits, VerdictOut};
+use crate::api::{
+    ChallengeHint, EngineHandle, EngineInfo, Limits, REPLAY_CAPACITY, ReplayGuard, VerdictOut,
+};
 use crate::config::Config;
 use crate::infer::{Manifest, ModelRole, default_backend};
 use crate::pipeline::{FacePipeline, PipelineConfig};
@@ -99,7 +101,6 @@ async fn run_async(opts: RunOptions, hooks: RunHooks) -> Result<(), DaemonError>
         let queue_store = Store::open(&opts.state_dir).map_err(DaemonError::Store)?;
         Some(mqtt::start(
             &opts.config.mqtt,
-            replay_window(&opts.config),
             handle.clone(),
             queue_store,
             mqtt_tx,
@@ -139,14 +140,6 @@ async fn run_async(opts: RunOptions, hooks: RunHooks) -> Result<(), DaemonError>
     drop(dbus);
     tracing::info!("edgeid stopped");
     Ok(())
-}
-
-/// How long an MQTT request nonce is remembered: past the longest a
-/// request can wait plus twice the verdict's lifetime, the verdict a
-/// replayed request could earn has long expired anyway.
-fn replay_window(config: &Config) -> Duration {
-    Duration::from_secs(config.verdict_lifetime_secs * 2)
-        + Duration::from_millis(u64::from(config.daemon.max_timeout_ms))
 }
 
 /// SIGTERM, SIGINT, or the embedding program's stop channel.
@@ -221,7 +214,12 @@ async fn start_engine(
         default_timeout: Duration::from_millis(u64::from(opts.config.daemon.default_timeout_ms)),
         max_timeout: Duration::from_millis(u64::from(opts.config.daemon.max_timeout_ms)),
     };
-    Ok((EngineHandle::new(job_tx, info, limits), thread))
+    let replay = ReplayGuard::new(
+        limits.max_timeout,
+        Duration::from_secs(opts.config.verdict_lifetime_secs),
+        REPLAY_CAPACITY,
+    );
+    Ok((EngineHandle::new(job_tx, info, limits, replay), thread))
 }
 
 fn load(
@@ -230,8 +228,8 @@ fn load(
     models_dir: &Path,
 ) -> Result<(Decider, Capture, EngineInfo), DaemonError> {
     let kek = Kek::locate(config.kek_file.as_deref()).map_err(DaemonError::Kek)?;
-    let store = Store::open(state_dir).map_err(DaemonError::Store)?;
-    let ring = keys::unlock(&store, &kek).map_err(DaemonError::DeviceKeys)?;
+    let mut store = Store::open(state_dir).map_err(DaemonError::Store)?;
+    let ring = keys::unlock(&mut store, &kek).map_err(DaemonError::DeviceKeys)?;
     let manifest = Manifest::open(models_dir).map_err(DaemonError::Models)?;
     let mut pipeline_config = PipelineConfig::default();
     pipeline_config.detector.range = config.daemon.detector;

@@ -6,21 +6,25 @@
 //! this order:
 //!
 //! 1. [`Authenticator::locked_out`], before anything else (the CLI answers
-//!    it without loading a model); then [`Matcher::precheck`]: a subject
-//!    whose templates failed their integrity check, then one enrolled with
-//!    another embedder only, then one not enrolled.
-//! 2. [`Matcher::judge`]: a presentation attack (liveness or passive PAD),
+//!    it without loading a model; unknown subjects lock out like anyone,
+//!    so lockout tells nothing about who is enrolled).
+//! 2. [`Matcher::precheck`] notes a claim that cannot be compared (tampered
+//!    templates, another embedder's only, not enrolled); the evidence is
+//!    gathered all the same.
+//! 3. [`Matcher::judge`]: a presentation attack (liveness or passive PAD),
 //!    then an attempt cut short (shutdown, deadline: with liveness in force
-//!    a usable face that never showed itself live is `timeout`), then the
-//!    best usable face scored 1:1 or 1:N against the threshold.
-//! 3. [`Authenticator::finish`]: the lockout count for a 1:1 attempt, the
+//!    a usable face that never showed itself live is `timeout`), then a
+//!    claim that cannot be compared answered `no_match` (the audit keeps
+//!    the cause), then the best usable face scored 1:1 or 1:N against the
+//!    threshold.
+//! 4. [`Authenticator::finish`]: the lockout count for a 1:1 attempt, the
 //!    audit detail (origin, 1:N opt-in), then the verdict and its audit
 //!    record in one transaction.
 
 use serde_json::{Value, json};
 
 use super::enrolment::FACE;
-use super::gallery::{GalleryError, GalleryLoad};
+use super::gallery::GalleryError;
 use super::issue::{IssueError, IssueRequest, Issued, issue};
 use super::lockout::{self, LockState, Lockout, LockoutConfig};
 use super::matcher::Matcher;
@@ -54,6 +58,9 @@ pub struct Policy {
     /// A fixed similarity threshold; `None` takes the manifest's at the
     /// default operating point.
     pub threshold: Option<f32>,
+    /// Where a fixed threshold came from, for the audit record
+    /// (`--threshold`, `daemon.threshold`).
+    pub threshold_source: &'static str,
     pub lockout: LockoutConfig,
     pub verdict_lifetime_secs: u64,
     /// 1:N is opt-in; recorded with every identify verdict.
@@ -100,7 +107,11 @@ impl Authenticator {
     /// The embedder `spec` with the policy's threshold, or the manifest's
     /// at the default operating point.
     pub fn matcher(&self, spec: &ModelSpec) -> Result<Matcher, AttemptError> {
-        Matcher::new(spec, self.policy.threshold)
+        let given = self
+            .policy
+            .threshold
+            .map(|t| (t, self.policy.threshold_source));
+        Matcher::new(spec, given)
     }
 
     /// Step 1, first rule: a claimed subject with too many recent failures
@@ -119,21 +130,6 @@ impl Authenticator {
                 Ok(Some(Judged::reject(req, Reason::LockedOut, detail)))
             }
             LockState::Open { .. } => Ok(None),
-        }
-    }
-
-    /// Step 1 whole, for an entry point with its models loaded: lockout,
-    /// then the matcher's enrolment rules.
-    pub fn precheck(
-        &self,
-        matcher: &Matcher,
-        store: &Store,
-        enrolled: &GalleryLoad,
-        req: &Request<'_>,
-    ) -> Result<Option<Judged>, AttemptError> {
-        match self.locked_out(store, req)? {
-            Some(judged) => Ok(Some(judged)),
-            None => matcher.precheck(store, enrolled, req),
         }
     }
 

@@ -103,7 +103,7 @@ pub fn issue(
             detail,
         },
     )?;
-    tx.commit().map_err(StoreError::from)?;
+    tx.commit()?;
     Ok(Issued {
         verdict,
         claims,

@@ -11,11 +11,24 @@ use super::evidence::{Ended, Evidence, LivenessVerdict};
 use super::gallery::{Gallery, GalleryLoad};
 use super::request::Request;
 use super::threshold::{DEFAULT_OPERATING_POINT, OperatingPoint, Threshold};
-use super::verify::{decide_identify, decide_verify};
+use super::verify::{decide_identify, decide_verify, select_face};
 use crate::infer::ModelSpec;
 use crate::store::audit::{self, Event};
 use crate::store::{DataKey, Store, templates};
 use crate::verdict::{Mode, Reason};
+
+/// Why a claimed subject cannot be compared with the face. Verdicts do not
+/// say: they answer `no_match` after the same camera work as for anyone
+/// enrolled, so a requester cannot learn who is enrolled (nor whose
+/// templates were tampered with or need re-enrolment); the audit record
+/// keeps the cause, and the CLI tells its operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uncomparable {
+    /// `store_tampered`, `model_mismatch` or `unknown_subject`.
+    pub cause: Reason,
+    /// What explains it (rows, the models enrolled with).
+    pub detail: Value,
+}
 
 /// The embedder in use and the similarity that makes a match.
 #[derive(Debug, Clone)]
@@ -26,13 +39,19 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    /// `given` wins; otherwise the manifest's threshold at the default
-    /// operating point.
-    pub(super) fn new(spec: &ModelSpec, given: Option<f32>) -> Result<Self, AttemptError> {
-        let threshold = Threshold::resolve(given, spec, OperatingPoint(DEFAULT_OPERATING_POINT))
-            .ok_or_else(|| AttemptError::NoThreshold {
-                model: spec.id.clone(),
-            })?;
+    /// `given` (a value and where it came from) wins; otherwise the
+    /// manifest's threshold at the default operating point.
+    pub(super) fn new(spec: &ModelSpec, given: Option<(f32, &str)>) -> Result<Self, AttemptError> {
+        let threshold = match given {
+            Some((value, source)) => Threshold {
+                value,
+                source: source.to_owned(),
+            },
+            None => Threshold::resolve(None, spec, OperatingPoint(DEFAULT_OPERATING_POINT))
+                .ok_or_else(|| AttemptError::NoThreshold {
+                    model: spec.id.clone(),
+                })?,
+        };
         Ok(Self {
             model_id: spec.id.clone(),
             model_sha256: spec.sha256.clone(),
@@ -54,7 +73,11 @@ impl Matcher {
         subject: Option<&str>,
         found_by: &str,
     ) -> Result<GalleryLoad, AttemptError> {
-        let load = Gallery::open(store, dek, FACE, &self.model_id, subject)?;
+        let model = templates::ModelLabel {
+            id: &self.model_id,
+            sha256: &self.model_sha256,
+        };
+        let load = Gallery::open(store, dek, FACE, model, subject)?;
         for t in &load.tampered {
             audit::append(
                 store,
@@ -72,14 +95,17 @@ impl Matcher {
         Ok(load)
     }
 
-    /// A claimed subject that cannot be compared: tampered templates, then
-    /// templates of another embedder only, then not enrolled at all.
+    /// Why a claimed subject cannot be compared: tampered templates (failing
+    /// their integrity check, or rows of its enrolment deleted outside
+    /// `revoke`, per the audit log), then templates of another embedder
+    /// only, then not enrolled at all.
+    /// `None` when the subject can be compared (or none was claimed).
     pub fn precheck(
         &self,
         store: &Store,
         enrolled: &GalleryLoad,
         req: &Request<'_>,
-    ) -> Result<Option<Judged>, AttemptError> {
+    ) -> Result<Option<Uncomparable>, AttemptError> {
         let Some(subject) = req.subject else {
             return Ok(None);
         };
@@ -89,8 +115,10 @@ impl Matcher {
             .filter(|t| t.subject == subject)
             .map(|t| t.row)
             .collect();
-        let (reason, detail) = if !tampered.is_empty() {
+        let (cause, detail) = if !tampered.is_empty() {
             (Reason::StoreTampered, json!({"tampered_rows": tampered}))
+        } else if let Some(found) = audit::enrolment_tampering(store, subject)? {
+            (Reason::StoreTampered, json!({"enrolment_tampering": found}))
         } else if enrolled.gallery.contains(subject) {
             return Ok(None);
         } else if templates::subject_exists(store, subject)? {
@@ -99,11 +127,20 @@ impl Matcher {
         } else {
             (Reason::UnknownSubject, json!({}))
         };
-        Ok(Some(self.explained(Judged::reject(req, reason, detail))))
+        Ok(Some(Uncomparable { cause, detail }))
     }
 
     /// The decision the evidence supports. Scores stay in the audit detail.
-    pub fn judge(&self, enrolled: &GalleryLoad, req: &Request<'_>, evidence: &Evidence) -> Judged {
+    /// `uncomparable` is what [`Matcher::precheck`] found: such a claim is
+    /// judged on the same evidence as any other and, where a face would
+    /// have been scored, answered `no_match`.
+    pub fn judge(
+        &self,
+        enrolled: &GalleryLoad,
+        req: &Request<'_>,
+        evidence: &Evidence,
+        uncomparable: Option<&Uncomparable>,
+    ) -> Judged {
         let mut detail = json!({
             "frames_analysed": evidence.seen.frames,
             "liveness": evidence.liveness.record(),
@@ -149,6 +186,18 @@ impl Matcher {
             Ended::Complete => {}
         }
         let frames: Vec<_> = evidence.samples.iter().map(|s| &s.analysis).collect();
+        if let Some(u) = uncomparable {
+            let mut detail = detail.clone();
+            detail["cause"] = json!(u.cause);
+            if let (Value::Object(map), Value::Object(extra)) = (&mut detail, u.detail.clone()) {
+                map.extend(extra);
+            }
+            // What the frames showed is said as for anyone; a usable face
+            // is a no_match without being compared.
+            let reason = select_face(&frames).err().unwrap_or(Reason::NoMatch);
+            tracing::warn!(cause = %u.cause, subject = ?req.subject, %reason, "a claimed subject cannot be compared");
+            return self.explained(Judged::reject(req, reason, detail));
+        }
         let gallery = &enrolled.gallery;
         let outcome = match (req.mode, req.subject) {
             (Mode::Verify, Some(subject)) => {

@@ -36,7 +36,7 @@ pub use attempt::{AttemptError, Authenticator, Judged, Policy};
 pub use evidence::{Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Sample, Seen};
 pub use gallery::{Gallery, GalleryError, GalleryLoad};
 pub use issue::{IssueError, IssueRequest, Issued};
-pub use matcher::Matcher;
+pub use matcher::{Matcher, Uncomparable};
 pub use request::{Origin, Request};
 pub use threshold::{OperatingPoint, Threshold};
 pub use verify::Outcome;

@@ -3,15 +3,21 @@
 //! `name1 i name2 j` (different people); a first line of one or two numbers
 //! is the header.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::Serialize;
 
 use super::EvalError;
-use super::metrics::{VerificationMetrics, percentile, verification_metrics};
+use super::metrics::{VerificationMetrics, percentile, tar_at_far, verification_metrics};
 use super::runner::{ImageOutcome, analyse_all};
-use crate::pipeline::FacePipeline;
+use crate::decision::gallery::dot;
+use crate::infer::manifest::Metric;
+use crate::pipeline::{FacePipeline, FaceSelection, StageTimings, SubjectRule};
+use crate::sources::load_image;
+use crate::vision::embed::{Embedding, RawViews};
+use crate::vision::geometry::BBox;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pair {
@@ -81,6 +87,10 @@ pub struct ImageStats {
 #[derive(Debug, Clone, Serialize)]
 pub struct FaceEvalReport {
     pub metrics: VerificationMetrics,
+    /// The FAR 1e-3 threshold from every cross-identity pair of the images.
+    pub all_pairs: AllPairs,
+    /// The protocol's pairs decided wrongly at the threshold.
+    pub misclassified: Vec<PairScore>,
     pub images: ImageStats,
     pub threads: usize,
     #[serde(skip)]
@@ -98,24 +108,57 @@ pub fn evaluate(
     threads: usize,
     progress: &(dyn Fn() + Sync),
 ) -> FaceEvalReport {
-    let images: Vec<PathBuf> = pairs
-        .iter()
-        .flat_map(|p| [p.a.clone(), p.b.clone()])
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let images = unique_images(pairs);
     let outcomes = analyse_all(pipeline, &images, threads, progress);
-    let embedding = |path: &PathBuf| {
-        outcomes
-            .get(path)
-            .and_then(|o| o.analysis.as_ref().ok())
-            .and_then(|a| a.face.as_ref())
-            .map(|f| &f.embedding)
-    };
+    let embeddings: BTreeMap<&Path, &[f32]> = outcomes
+        .iter()
+        .filter_map(|(path, o)| {
+            let face = o.analysis.as_ref().ok()?.face.as_ref()?;
+            Some((path.as_path(), face.embedding.as_slice()))
+        })
+        .collect();
+    // The pipeline's embeddings are unit vectors: cosine is their dot product.
+    let (genuine, impostor) = pair_scores(pairs, &embeddings, Metric::Cosine);
+    FaceEvalReport {
+        metrics: verification_metrics(&genuine, &impostor, threshold),
+        all_pairs: AllPairs::measure(&images, &embeddings, Metric::Cosine, Some(threshold)),
+        misclassified: misclassified(pairs, &genuine, &impostor, threshold),
+        images: image_stats(&outcomes),
+        threads,
+        genuine_scores: genuine,
+        impostor_scores: impostor,
+    }
+}
+
+/// The score of two descriptors under `metric`, as a similarity (higher =
+/// more alike): the dot product of unit vectors for cosine, the negated
+/// distance for Euclidean.
+pub fn similarity(a: &[f32], b: &[f32], metric: Metric) -> f32 {
+    match metric {
+        Metric::Cosine => dot(a, b),
+        Metric::Euclidean => -a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum::<f32>()
+            .sqrt(),
+    }
+}
+
+/// Genuine and impostor scores of the protocol's pairs; a pair with an
+/// image without a face scores −∞ (always an error).
+fn pair_scores(
+    pairs: &[Pair],
+    descriptors: &BTreeMap<&Path, &[f32]>,
+    metric: Metric,
+) -> (Vec<f32>, Vec<f32>) {
     let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
     for pair in pairs {
-        let score = match (embedding(&pair.a), embedding(&pair.b)) {
-            (Some(a), Some(b)) => a.cosine(b),
+        let score = match (
+            descriptors.get(pair.a.as_path()),
+            descriptors.get(pair.b.as_path()),
+        ) {
+            (Some(a), Some(b)) => similarity(a, b, metric),
             _ => f32::NEG_INFINITY,
         };
         if pair.genuine {
@@ -124,13 +167,387 @@ pub fn evaluate(
             impostor.push(score)
         }
     }
-    FaceEvalReport {
-        metrics: verification_metrics(&genuine, &impostor, threshold),
-        images: image_stats(&outcomes),
-        threads,
-        genuine_scores: genuine,
-        impostor_scores: impostor,
+    (genuine, impostor)
+}
+
+/// One of the protocol's pairs and its score.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairScore {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    pub genuine: bool,
+    /// −∞ when an image had no face.
+    pub score: f32,
+}
+
+/// The pairs decided wrongly at `threshold`, given the scores in the order
+/// [`pair_scores`] returns them.
+fn misclassified(
+    pairs: &[Pair],
+    genuine: &[f32],
+    impostor: &[f32],
+    threshold: f32,
+) -> Vec<PairScore> {
+    let (mut g, mut i) = (genuine.iter(), impostor.iter());
+    pairs
+        .iter()
+        .filter_map(|p| {
+            let score = *if p.genuine { g.next() } else { i.next() }?;
+            let accepted = score.is_finite() && score >= threshold;
+            (accepted != p.genuine).then(|| PairScore {
+                a: p.a.clone(),
+                b: p.b.clone(),
+                genuine: p.genuine,
+                score,
+            })
+        })
+        .collect()
+}
+
+/// The identity of an LFW image: its folder's name.
+fn identity(path: &Path) -> Option<&std::ffi::OsStr> {
+    path.parent()?.file_name()
+}
+
+/// The operating point measured on every pair of the evaluated images
+/// rather than on the protocol's few hundred impostor pairs, which cannot
+/// resolve a FAR below one in their number.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllPairs {
+    /// Same-identity and cross-identity image pairs (images with a face).
+    pub genuine_pairs: usize,
+    pub impostor_pairs: usize,
+    /// The smallest FAR step this many impostor pairs can show (1 / count).
+    pub far_resolution: f64,
+    /// The lowest threshold at which at most 1e-3 of the cross-identity
+    /// pairs are accepted, and the TAR over the same-identity pairs there.
+    pub threshold_at_far_1e3: f32,
+    pub tar_at_far_1e3: f64,
+    /// At the threshold evaluated (the one given, else `threshold_at_far_1e3`):
+    /// the cross-identity pairs accepted, their fraction, and the fraction
+    /// of same-identity pairs accepted.
+    pub threshold: f32,
+    pub impostors_accepted: usize,
+    pub far_at_threshold: f64,
+    pub tar_at_threshold: f64,
+}
+
+impl AllPairs {
+    pub fn measure(
+        images: &[PathBuf],
+        descriptors: &BTreeMap<&Path, &[f32]>,
+        metric: Metric,
+        threshold: Option<f32>,
+    ) -> Self {
+        let faces: Vec<(&std::ffi::OsStr, &[f32])> = images
+            .iter()
+            .filter_map(|p| Some((identity(p)?, *descriptors.get(p.as_path())?)))
+            .collect();
+        let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+        for (i, (who, a)) in faces.iter().enumerate() {
+            for (other, b) in &faces[i + 1..] {
+                let score = similarity(a, b, metric);
+                if who == other {
+                    genuine.push(score);
+                } else {
+                    impostor.push(score);
+                }
+            }
+        }
+        let (tar, threshold_at_far_1e3) = tar_at_far(&genuine, &impostor, 1e-3);
+        let threshold = threshold.unwrap_or(threshold_at_far_1e3);
+        let accepted = |scores: &[f32]| scores.iter().filter(|&&s| s >= threshold).count();
+        let impostors_accepted = accepted(&impostor);
+        Self {
+            genuine_pairs: genuine.len(),
+            impostor_pairs: impostor.len(),
+            far_resolution: 1.0 / impostor.len().max(1) as f64,
+            threshold_at_far_1e3,
+            tar_at_far_1e3: tar,
+            threshold,
+            impostors_accepted,
+            far_at_threshold: impostors_accepted as f64 / impostor.len().max(1) as f64,
+            tar_at_threshold: accepted(&genuine) as f64 / genuine.len().max(1) as f64,
+        }
     }
+}
+
+/// One configuration of `edgeid eval faces --compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    pub selection: SubjectRule,
+    pub flip: bool,
+    pub metric: Metric,
+}
+
+impl Variant {
+    /// `central+flip+cosine`.
+    pub fn label(&self) -> String {
+        let flip = if self.flip { "flip" } else { "noflip" };
+        format!("{}+{flip}+{}", self.selection, self.metric)
+    }
+
+    /// The face's descriptor: the raw output (with flip, the mean of both
+    /// views), L2-normalised for cosine; `None` if it cannot be normalised.
+    pub fn descriptor(&self, views: &RawViews) -> Option<Vec<f32>> {
+        let raw = if self.flip {
+            views.mean()
+        } else {
+            views.plain.clone()
+        };
+        match self.metric {
+            Metric::Cosine => Embedding::normalised(raw).map(|e| e.0),
+            Metric::Euclidean => raw.iter().all(|x| x.is_finite()).then_some(raw),
+        }
+    }
+}
+
+impl FromStr for Variant {
+    type Err = String;
+    /// `+`-separated words in any order: a selection rule, `flip` or
+    /// `noflip`, `cosine` or `euclidean`; each defaults to central, flip,
+    /// cosine.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut v = Variant {
+            selection: SubjectRule::Central,
+            flip: true,
+            metric: Metric::Cosine,
+        };
+        for word in s.split('+').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "flip" => v.flip = true,
+                "noflip" => v.flip = false,
+                "cosine" => v.metric = Metric::Cosine,
+                "euclidean" => v.metric = Metric::Euclidean,
+                other => v.selection = other.parse().map_err(|_| {
+                    format!(
+                        "unknown word {other:?} in configuration {s:?}: use largest, central or \
+                             large_and_central; flip or noflip; cosine or euclidean"
+                    )
+                })?,
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// The configurations `--compare` runs when given none: every selection
+/// rule with and without flip (cosine), and Euclidean on the LFW subject.
+pub fn default_variants() -> Vec<Variant> {
+    let mut out = Vec::new();
+    for selection in SubjectRule::ALL {
+        for flip in [false, true] {
+            out.push(Variant {
+                selection,
+                flip,
+                metric: Metric::Cosine,
+            });
+        }
+    }
+    for flip in [false, true] {
+        out.push(Variant {
+            selection: SubjectRule::Central,
+            flip,
+            metric: Metric::Euclidean,
+        });
+    }
+    out
+}
+
+/// One configuration's figures in a comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantReport {
+    pub variant: Variant,
+    pub label: String,
+    /// At the threshold given for its metric (the shipped one), else at its
+    /// own all-pairs FAR 1e-3 threshold.
+    pub metrics: VerificationMetrics,
+    pub all_pairs: AllPairs,
+    /// Accuracy, FAR and FRR of the protocol's pairs at the all-pairs
+    /// FAR 1e-3 threshold.
+    pub at_all_pairs_threshold: VerificationMetrics,
+    #[serde(skip)]
+    pub genuine_scores: Vec<f32>,
+    #[serde(skip)]
+    pub impostor_scores: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    pub variants: Vec<VariantReport>,
+    pub images: usize,
+    /// Images without a face per selection rule, and unreadable ones.
+    pub no_face: BTreeMap<String, usize>,
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+/// Each image's raw views of the subject, per selection rule.
+type ImageViews = Result<Vec<Option<RawViews>>, String>;
+
+/// Runs every configuration over the pairs in one pass: each image is
+/// decoded and detected once, each distinct subject (per rule) aligned and
+/// embedded once with its mirror; flip and metric are then free.
+/// `threshold` gives the decision threshold of one metric (the shipped
+/// model's), used for the variants with that metric.
+pub fn compare(
+    pipeline: &FacePipeline,
+    pairs: &[Pair],
+    variants: &[Variant],
+    threshold: Option<(f32, Metric)>,
+    threads: usize,
+    progress: &(dyn Fn() + Sync),
+) -> CompareReport {
+    let images = unique_images(pairs);
+    let mut rules: Vec<SubjectRule> = variants.iter().map(|v| v.selection).collect();
+    rules.sort_by_key(|r| r.name());
+    rules.dedup();
+    let views = parallel_map(&images, threads, |path| {
+        let out = subject_views(pipeline, path, &rules);
+        progress();
+        out
+    });
+    let mut no_face = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (path, v) in images.iter().zip(&views) {
+        match v {
+            Ok(per_rule) => {
+                for (rule, view) in rules.iter().zip(per_rule) {
+                    *no_face.entry(rule.name().to_owned()).or_insert(0) +=
+                        usize::from(view.is_none());
+                }
+            }
+            Err(e) => errors.push((path.clone(), e.clone())),
+        }
+    }
+    let reports = variants
+        .iter()
+        .map(|variant| {
+            let rule = rules
+                .iter()
+                .position(|r| *r == variant.selection)
+                .unwrap_or(0);
+            let descriptors: Vec<(&Path, Vec<f32>)> = images
+                .iter()
+                .zip(&views)
+                .filter_map(|(path, v)| {
+                    let view = v.as_ref().ok()?.get(rule)?.as_ref()?;
+                    Some((path.as_path(), variant.descriptor(view)?))
+                })
+                .collect();
+            let by_path: BTreeMap<&Path, &[f32]> = descriptors
+                .iter()
+                .map(|(p, d)| (*p, d.as_slice()))
+                .collect();
+            let (genuine, impostor) = pair_scores(pairs, &by_path, variant.metric);
+            let given = threshold
+                .filter(|(_, metric)| *metric == variant.metric)
+                .map(|(t, _)| t);
+            let all_pairs = AllPairs::measure(&images, &by_path, variant.metric, given);
+            let t = all_pairs.threshold;
+            VariantReport {
+                variant: *variant,
+                label: variant.label(),
+                metrics: verification_metrics(&genuine, &impostor, t),
+                at_all_pairs_threshold: verification_metrics(
+                    &genuine,
+                    &impostor,
+                    all_pairs.threshold_at_far_1e3,
+                ),
+                all_pairs,
+                genuine_scores: genuine,
+                impostor_scores: impostor,
+            }
+        })
+        .collect();
+    CompareReport {
+        variants: reports,
+        images: images.len(),
+        no_face,
+        errors,
+    }
+}
+
+fn unique_images(pairs: &[Pair]) -> Vec<PathBuf> {
+    pairs
+        .iter()
+        .flat_map(|p| [p.a.clone(), p.b.clone()])
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The subject's raw views for each rule; rules that choose the same face
+/// share one embedding.
+fn subject_views(pipeline: &FacePipeline, path: &Path, rules: &[SubjectRule]) -> ImageViews {
+    let image = load_image(path).map_err(|e| e.to_string())?;
+    let detections = pipeline
+        .detector()
+        .detect(&image)
+        .map_err(|e| e.to_string())?;
+    let mut timings = StageTimings::default();
+    let mut done: Vec<(BBox, RawViews)> = Vec::new();
+    let mut out = Vec::with_capacity(rules.len());
+    for &rule in rules {
+        let selection = FaceSelection {
+            rule,
+            ..pipeline.config().faces
+        };
+        let subject = pipeline
+            .subject(&image, detections.clone(), &selection, &mut timings)
+            .map_err(|e| e.to_string())?;
+        let Some((detection, mesh)) = subject.face else {
+            out.push(None);
+            continue;
+        };
+        if let Some((_, views)) = done.iter().find(|(b, _)| *b == detection.bbox) {
+            out.push(Some(views.clone()));
+            continue;
+        }
+        let views = pipeline
+            .chip(&image, &mesh)
+            .and_then(|chip| pipeline.embedder().raw_views(&chip))
+            .map_err(|e| e.to_string())?;
+        done.push((detection.bbox, views.clone()));
+        out.push(Some(views));
+    }
+    Ok(out)
+}
+
+/// `f` over `items` on `threads` threads (interleaved), results in order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    let mut slots: Vec<Option<R>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|k| {
+                let f = &f;
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .skip(k)
+                        .step_by(threads)
+                        .map(|(i, item)| (i, f(item)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+        for worker in workers {
+            // A worker panics only if `f` does; pass the panic on.
+            let done = worker
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            for (i, r) in done {
+                slots[i] = Some(r);
+            }
+        }
+        slots
+    });
+    slots.iter_mut().filter_map(Option::take).collect()
 }
 
 fn image_stats(outcomes: &std::collections::BTreeMap<PathBuf, ImageOutcome>) -> ImageStats {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::decision::gallery::{Gallery, GalleryError};
 use crate::decision::synthetic::random_templates;
 pub use crate::decision::verify::IDENTIFY_TOP_K;
-use crate::store::templates::{self, NewTemplate};
+use crate::store::templates::{self, ModelLabel, NewTemplate};
 use crate::store::{DataKey, Store, StoreError};
 
 pub const BENCH_DIM: usize = 128;
@@ -131,7 +131,11 @@ pub fn bench_gallery(n: usize) -> Result<GalleryBenchReport, BenchError> {
         templates::enroll_batch(&mut store, &dek, &batch)?;
         let write_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let load = Gallery::open(&store, &dek, "face", "bench", None)?;
+        let model = ModelLabel {
+            id: "bench",
+            sha256: "-",
+        };
+        let load = Gallery::open(&store, &dek, "face", model, None)?;
         let open_ms = t.elapsed().as_secs_f64() * 1e3;
         let gallery = load.gallery;
         let runs = if n >= 50_000 { 50 } else { 200 };

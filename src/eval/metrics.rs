@@ -24,9 +24,14 @@ pub struct VerificationMetrics {
     pub unscored_pairs: usize,
     pub threshold: f32,
     pub accuracy: f64,
+    /// 95 % Wilson score interval of `accuracy` over the pairs.
+    pub accuracy_ci95: (f64, f64),
     pub far: f64,
     pub frr: f64,
     pub best_accuracy: f64,
+    /// 95 % Wilson interval of `best_accuracy` (optimistic: the threshold
+    /// was chosen on the same pairs).
+    pub best_accuracy_ci95: (f64, f64),
     pub best_threshold: f32,
     pub eer: f64,
     pub eer_threshold: f32,
@@ -37,12 +42,35 @@ pub struct VerificationMetrics {
     pub threshold_at_far_1e3: f32,
 }
 
-/// Fraction of `scores` at or above `t`.
-fn rate_at(scores: &[f32], t: f32) -> f64 {
-    if scores.is_empty() {
-        return 0.0;
+/// Scores sorted ascending, for counting how many reach a threshold in
+/// O(log n) (the all-pairs sets hold hundreds of thousands of scores).
+struct Sorted(Vec<f32>);
+
+impl Sorted {
+    fn new(scores: &[f32]) -> Self {
+        let mut v = scores.to_vec();
+        v.sort_by(f32::total_cmp);
+        Self(v)
     }
-    scores.iter().filter(|&&s| s >= t).count() as f64 / scores.len() as f64
+
+    /// How many scores are ≥ `t` (−∞ never is, for a finite `t`).
+    fn at_or_above(&self, t: f32) -> usize {
+        self.0.len() - self.0.partition_point(|&s| s < t)
+    }
+
+    /// Fraction of scores at or above `t`.
+    fn rate(&self, t: f32) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        self.at_or_above(t) as f64 / self.0.len() as f64
+    }
+
+    /// Finite scores below `t`.
+    fn finite_below(&self, t: f32) -> usize {
+        let below = self.0.partition_point(|&s| s < t);
+        below - self.0[..below].partition_point(|s| !s.is_finite())
+    }
 }
 
 /// The candidate thresholds: every distinct finite score, plus one above all.
@@ -74,13 +102,22 @@ fn next_up(x: f32) -> f32 {
 
 /// The ROC over all candidate thresholds, highest FAR first.
 pub fn roc(genuine: &[f32], impostor: &[f32]) -> Vec<RocPoint> {
+    let (g, i) = (Sorted::new(genuine), Sorted::new(impostor));
     candidates(genuine, impostor)
         .into_iter()
         .map(|t| RocPoint {
             threshold: t,
-            far: rate_at(impostor, t),
-            tar: rate_at(genuine, t),
+            far: i.rate(t),
+            tar: g.rate(t),
         })
+        .collect()
+}
+
+/// The DET curve: (FAR, FRR) over all candidate thresholds.
+pub fn det(genuine: &[f32], impostor: &[f32]) -> Vec<(f64, f64)> {
+    roc(genuine, impostor)
+        .into_iter()
+        .map(|p| (p.far, 1.0 - p.tar))
         .collect()
 }
 
@@ -94,14 +131,33 @@ pub fn tar_at_far(genuine: &[f32], impostor: &[f32], target: f64) -> (f64, f32) 
 }
 
 /// Accuracy at `t` where unscored pairs (−∞) are always wrong.
-fn accuracy_at(genuine: &[f32], impostor: &[f32], t: f32) -> f64 {
-    let total = genuine.len() + impostor.len();
+fn accuracy_at(genuine: &Sorted, impostor: &Sorted, t: f32) -> f64 {
+    let total = genuine.0.len() + impostor.0.len();
     if total == 0 {
         return 0.0;
     }
-    let right = genuine.iter().filter(|&&s| s.is_finite() && s >= t).count()
-        + impostor.iter().filter(|&&s| s.is_finite() && s < t).count();
+    // A genuine −∞ is never ≥ a finite t; the top candidate is finite.
+    let right = genuine.at_or_above(t) + impostor.finite_below(t);
     right as f64 / total as f64
+}
+
+/// The Wilson score interval of a proportion, `successes` of `n`, at
+/// normal quantile `z` (1.96 for 95 %); (0, 1) for `n = 0`.
+pub fn wilson_interval(successes: usize, n: usize, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let n = n as f64;
+    let p = successes as f64 / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// The 95 % Wilson interval of an accuracy measured on `n` pairs.
+pub fn accuracy_ci95(accuracy: f64, n: usize) -> (f64, f64) {
+    wilson_interval((accuracy * n as f64).round() as usize, n, 1.959_964)
 }
 
 pub fn verification_metrics(
@@ -110,9 +166,10 @@ pub fn verification_metrics(
     threshold: f32,
 ) -> VerificationMetrics {
     let points = roc(genuine, impostor);
+    let (g, i) = (Sorted::new(genuine), Sorted::new(impostor));
     let (best_threshold, best_accuracy) = points
         .iter()
-        .map(|p| (p.threshold, accuracy_at(genuine, impostor, p.threshold)))
+        .map(|p| (p.threshold, accuracy_at(&g, &i, p.threshold)))
         .fold((threshold, f64::MIN), |best, cur| {
             if cur.1 > best.1 { cur } else { best }
         });
@@ -126,8 +183,17 @@ pub fn verification_metrics(
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, eer, t)| (eer, t))
         .unwrap_or((1.0, threshold));
-    let (tar_at_far_1e2, threshold_at_far_1e2) = tar_at_far(genuine, impostor, 1e-2);
-    let (tar_at_far_1e3, threshold_at_far_1e3) = tar_at_far(genuine, impostor, 1e-3);
+    let at_far = |target: f64| {
+        points
+            .iter()
+            .find(|p| p.far <= target)
+            .map(|p| (p.tar, p.threshold))
+            .unwrap_or((0.0, f32::INFINITY))
+    };
+    let (tar_at_far_1e2, threshold_at_far_1e2) = at_far(1e-2);
+    let (tar_at_far_1e3, threshold_at_far_1e3) = at_far(1e-3);
+    let pairs = genuine.len() + impostor.len();
+    let accuracy = accuracy_at(&g, &i, threshold);
     VerificationMetrics {
         genuine_pairs: genuine.len(),
         impostor_pairs: impostor.len(),
@@ -137,10 +203,12 @@ pub fn verification_metrics(
             .filter(|s| !s.is_finite())
             .count(),
         threshold,
-        accuracy: accuracy_at(genuine, impostor, threshold),
-        far: rate_at(impostor, threshold),
-        frr: 1.0 - rate_at(genuine, threshold),
+        accuracy,
+        accuracy_ci95: accuracy_ci95(accuracy, pairs),
+        far: i.rate(threshold),
+        frr: 1.0 - g.rate(threshold),
         best_accuracy,
+        best_accuracy_ci95: accuracy_ci95(best_accuracy, pairs),
         best_threshold,
         eer,
         eer_threshold,
@@ -189,6 +257,45 @@ mod tests {
         // FAR 0 needs a threshold above 0.5: TAR 2/4.
         assert!((m.tar_at_far_1e3 - 0.5).abs() < 1e-9);
         assert!(m.eer > 0.0 && m.eer < 0.5);
+    }
+
+    #[test]
+    fn wilson_interval_matches_the_textbook_values() {
+        // 595 of 600 (99.17 %): the interval is asymmetric, wider below.
+        let (lo, hi) = wilson_interval(595, 600, 1.959_964);
+        assert!((lo - 0.98066).abs() < 5e-5, "{lo}");
+        assert!((hi - 0.99644).abs() < 5e-5, "{hi}");
+        // All right: the upper end is 1, the lower end is not.
+        let (lo, hi) = wilson_interval(600, 600, 1.959_964);
+        assert!(
+            (hi - 1.0).abs() < 1e-12 && lo > 0.99 && lo < 0.9940,
+            "{lo} {hi}"
+        );
+        assert_eq!(wilson_interval(0, 0, 1.96), (0.0, 1.0));
+        assert_eq!(
+            accuracy_ci95(595.0 / 600.0, 600),
+            wilson_interval(595, 600, 1.959_964)
+        );
+    }
+
+    #[test]
+    fn counts_on_sorted_scores_agree_with_a_direct_count() {
+        let g = [0.9, 0.4, f32::NEG_INFINITY, 0.8, 0.4];
+        let i = [0.1, 0.5, 0.4, f32::NEG_INFINITY, 0.3];
+        let (sg, si) = (Sorted::new(&g), Sorted::new(&i));
+        for t in candidates(&g, &i) {
+            let direct_g = g.iter().filter(|&&s| s >= t).count();
+            let direct_i = i.iter().filter(|&&s| s.is_finite() && s < t).count();
+            assert_eq!(sg.at_or_above(t), direct_g, "{t}");
+            assert_eq!(si.finite_below(t), direct_i, "{t}");
+        }
+        let curve = det(&g, &i);
+        let (far, frr) = curve[0];
+        assert!(
+            (far - 0.8).abs() < 1e-12 && (frr - 0.2).abs() < 1e-12,
+            "lowest threshold"
+        );
+        assert_eq!(curve.last(), Some(&(0.0, 1.0)), "above every score");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use super::EvalError;
@@ -64,6 +65,70 @@ fn render(
     image.save(path).map_err(|e| plot_err(path, e))
 }
 
+/// Titles and series of a line chart.
+struct Lines<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    series: &'a [Series],
+    legend: SeriesLabelPosition,
+}
+
+/// Draws `lines` on axes `x` × `y`; points are clamped to `floor` (the
+/// log axes' minima) so rates of 0 stay on the chart.
+fn draw_lines<DB, X, Y>(
+    area: &DrawingArea<DB, Shift>,
+    lines: &Lines<'_>,
+    x: X,
+    y: Y,
+    floor: (f64, f64),
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    area.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(area)
+        .caption(lines.title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(lines.x_label)
+        .y_desc(lines.y_label)
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, s) in lines.series.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let pts = s
+            .points
+            .iter()
+            .map(|&(x, y)| (x.max(floor.0), y.max(floor.1)));
+        chart
+            .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(s.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .position(lines.legend.clone())
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// ROC with a logarithmic false-accept axis from 1e-4 to 1.
 pub fn roc_chart(
     path: &Path,
@@ -72,52 +137,37 @@ pub fn roc_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<(), EvalError> {
-    fn draw<DB: DrawingBackend>(
-        area: &DrawingArea<DB, Shift>,
-        title: &str,
-        x_label: &str,
-        y_label: &str,
-        series: &[Series],
-    ) -> Result<(), String> {
-        area.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 24))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d((1e-4f64..1.0f64).log_scale(), 0.0f64..1.0f64)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, s) in series.iter().enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
-            let pts = s.points.iter().map(|&(x, y)| (x.max(1e-4), y));
-            chart
-                .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(s.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| e.to_string())
-    }
+    let lines = Lines {
+        title,
+        x_label,
+        y_label,
+        series,
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    let x = || (1e-4f64..1.0f64).log_scale();
     render(
         path,
-        |a| draw(a, title, x_label, y_label, series),
-        |a| draw(a, title, x_label, y_label, series),
+        |a| draw_lines(a, &lines, x(), 0.0f64..1.0f64, (1e-4, 0.0)),
+        |a| draw_lines(a, &lines, x(), 0.0f64..1.0f64, (1e-4, 0.0)),
+    )
+}
+
+/// DET: false reject rate against false accept rate, both on logarithmic
+/// axes (FAR 1e-4..1, FRR 1e-3..1); a rate of 0 is drawn on the axis.
+pub fn det_chart(path: &Path, title: &str, series: &[Series]) -> Result<(), EvalError> {
+    let lines = Lines {
+        title,
+        x_label: "false accept rate (impostors accepted)",
+        y_label: "false reject rate (genuine pairs rejected)",
+        series,
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    let x = || (1e-4f64..1.0f64).log_scale();
+    let y = || (1e-3f64..1.0f64).log_scale();
+    render(
+        path,
+        |a| draw_lines(a, &lines, x(), y(), (1e-4, 1e-3)),
+        |a| draw_lines(a, &lines, x(), y(), (1e-4, 1e-3)),
     )
 }
 
@@ -304,6 +354,9 @@ mod tests {
         }];
         let png = dir.path().join("roc.png");
         roc_chart(&png, "ROC", "FAR", "TAR", &series).expect("png");
+        let det = dir.path().join("det.svg");
+        det_chart(&det, "DET", &series).expect("det");
+        assert!(std::fs::read_to_string(&det).expect("svg").contains("<svg"));
         let decoded = image::open(&png).expect("a readable PNG");
         assert_eq!((decoded.width(), decoded.height()), SIZE);
         let svg = dir.path().join("hist.svg");

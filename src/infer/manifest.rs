@@ -115,10 +115,39 @@ pub struct ModelSpec {
     /// never the default for its role.
     #[serde(default = "shipped_by_default")]
     pub shipped: bool,
+    /// Embedders: the distance the model was trained to be compared with.
+    /// Scores are similarities either way (higher = more alike).
+    #[serde(default)]
+    pub metric: Metric,
+    /// Embedders: the embedding is the mean of the chip's and its mirror
+    /// image's (test-time flip augmentation, one more model run). The
+    /// thresholds were measured with this setting.
+    #[serde(default)]
+    pub flip_tta: bool,
 }
 
 fn shipped_by_default() -> bool {
     true
+}
+
+/// How two embeddings of a model are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Cosine of the L2-normalised vectors (the default when not declared).
+    #[default]
+    Cosine,
+    /// Euclidean distance of the raw vectors.
+    Euclidean,
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cosine => "cosine",
+            Self::Euclidean => "euclidean",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,4 +296,87 @@ pub fn default_models_dir() -> PathBuf {
         return dev;
     }
     PathBuf::from("/usr/share/edgeid/models")
+}
+
+/// A model entry parsed from TOML: `extra` lines go before the tables
+/// (for example `flip_tta = true`). For the stages' unit tests.
+#[cfg(test)]
+pub(crate) fn test_spec(
+    role: &str,
+    input_shape: &str,
+    output_shape: &str,
+    extra: &str,
+) -> ModelSpec {
+    let text = format!(
+        r#"
+id = "test-model"
+file = "test.onnx"
+sha256 = ""
+role = "{role}"
+licence = ""
+description = ""
+{extra}
+[input]
+name = "input"
+shape = {input_shape}
+layout = "NCHW"
+colour = "RGB"
+mean = [0.0, 0.0, 0.0]
+std = [1.0, 1.0, 1.0]
+[[outputs]]
+name = "output"
+shape = {output_shape}
+meaning = ""
+[provenance]
+package = ""
+version = ""
+source_file = ""
+source_sha256 = ""
+converter = ""
+max_abs_diff = 0.0
+verified_on = ""
+"#
+    );
+    toml::from_str(&text).expect("a valid test model entry")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_and_flip_default_to_cosine_without_flip() {
+        let spec = test_spec("face_embedder", "[1, 3, 4, 4]", "[1, 8]", "");
+        assert_eq!(spec.metric, Metric::Cosine);
+        assert!(!spec.flip_tta);
+        assert!(spec.shipped);
+    }
+
+    #[test]
+    fn metric_and_flip_are_read_from_the_entry() {
+        let spec = test_spec(
+            "face_embedder",
+            "[1, 3, 4, 4]",
+            "[1, 8]",
+            "metric = \"euclidean\"\nflip_tta = true",
+        );
+        assert_eq!(spec.metric, Metric::Euclidean);
+        assert!(spec.flip_tta);
+        assert_eq!(spec.metric.to_string(), "euclidean");
+        let bad = toml::from_str::<ModelSpec>("metric = \"manhattan\"");
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn the_shipped_embedder_declares_its_metric_and_flip() {
+        let manifest = Manifest::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+            .expect("models/manifest.toml");
+        let embedder = manifest
+            .by_role(ModelRole::FaceEmbedder)
+            .expect("an embedder");
+        let text = std::fs::read_to_string(manifest.dir().join(MANIFEST_FILE)).expect("read");
+        // Declared explicitly, not left to the default.
+        assert!(text.contains(&format!("metric = \"{}\"", embedder.metric)));
+        assert!(text.contains(&format!("flip_tta = {}", embedder.flip_tta)));
+    }
 }

@@ -81,9 +81,11 @@ pub enum CameraConfigError {
     PathRequired(SourceKind),
     #[error("camera.width and camera.height must be 1..=8192")]
     Size,
-    #[error("camera.fps must be in (0, 240]")]
-    Fps,
-    #[error("camera.retry_initial_ms must be ≥ 1 and ≤ camera.retry_max_ms")]
+    #[error("camera.fps must be in [0.1, 240] (it is {0})")]
+    Fps(f64),
+    #[error(
+        "camera.retry_initial_ms must be ≥ 1 and ≤ camera.retry_max_ms, which must be ≤ 600000"
+    )]
     Retry,
 }
 
@@ -98,10 +100,15 @@ impl CameraConfig {
         if self.width == 0 || self.height == 0 || self.width > 8192 || self.height > 8192 {
             return Err(CameraConfigError::Size);
         }
-        if !(self.fps > 0.0 && self.fps <= 240.0) {
-            return Err(CameraConfigError::Fps);
+        // A frame interval the capture thread can sleep for: 1e-300 fps
+        // would overflow it.
+        if !(0.1..=240.0).contains(&self.fps) {
+            return Err(CameraConfigError::Fps(self.fps));
         }
-        if self.retry_initial_ms == 0 || self.retry_max_ms < self.retry_initial_ms {
+        if self.retry_initial_ms == 0
+            || self.retry_max_ms < self.retry_initial_ms
+            || self.retry_max_ms > 600_000
+        {
             return Err(CameraConfigError::Retry);
         }
         Ok(())

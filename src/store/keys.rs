@@ -10,6 +10,11 @@
 //!
 //! Files from 2 and 3 must be owned by the running user with no group or
 //! other permission bits. A KEK is 32 raw bytes or 64 hex characters.
+//!
+//! The public key and kid stored beside the sealed signing key are only a
+//! copy: [`unlock`] derives the public key from the signing key and refuses
+//! a store whose copy disagrees, and everything that shows or uses the
+//! device's public key takes it from the unlocked [`KeyRing`].
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -20,7 +25,10 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
-use super::seal::{DataKey, KEY_LEN, SealError, key_aad, template_aad};
+use super::anchor::{self, AnchorKey, Reanchored};
+use super::audit::Event;
+use super::seal::{DataKey, KEY_LEN, SealError, key_aad};
+use super::templates::{ModelLabel, open_template, seal_template};
 use super::{Store, StoreError, device, unix_now};
 
 pub const CREDENTIAL_NAME: &str = "edgeid.kek";
@@ -65,6 +73,16 @@ pub enum KeyError {
         "the sealed device signing key failed to open or parse: the store is damaged or tampered"
     )]
     SigningKey,
+    #[error(
+        "the public key stored beside the sealed signing key (kid {stored_kid}) is not that signing \
+         key's (kid {derived_kid}): the store was tampered with, and the stored key would verify \
+         forged verdicts and fail genuine ones; refusing to use it. Restore the store from a trusted \
+         copy, or re-initialise it with `edgeid keys init --force`"
+    )]
+    PublicKeyMismatch {
+        stored_kid: String,
+        derived_kid: String,
+    },
     #[error("cryptographic failure: {0}")]
     Seal(#[from] SealError),
 }
@@ -185,9 +203,18 @@ impl KeyRing {
         out.copy_from_slice(self.signer.public_key().as_ref());
         out
     }
+
+    /// The device id and the public key of its signing key.
+    pub fn identity(&self) -> PublicIdentity {
+        PublicIdentity {
+            device_id: self.device_id.clone(),
+            public_key: hex::encode(self.public_key()),
+            kid: self.kid.clone(),
+        }
+    }
 }
 
-/// The device's public identity, readable without the KEK.
+/// The device's public identity, from the unlocked keys.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PublicIdentity {
     pub device_id: String,
@@ -204,13 +231,19 @@ fn generate_signing_key() -> Result<Zeroizing<Vec<u8>>, KeyError> {
 
 /// Creates the device identity, signing key and DEK. With `force`, replaces
 /// existing keys and deletes every template (they could no longer be opened);
-/// the verdict sequence continues so it never repeats.
+/// the verdict sequence continues so it never repeats (above a rollback
+/// anchor left in the state directory too). The store is anchored in the
+/// same transaction (an `anchor_reset` record) and stays unlocked.
 pub fn init(
     store: &mut Store,
     kek: &Kek,
     device_id: &str,
     force: bool,
 ) -> Result<KeyRing, StoreError> {
+    let at = (store.dir().to_owned(), store.owner());
+    let leftover_seq = anchor::leftover_seq(&at.0, device_id);
+    // The old keys' anchoring ends here: the new anchor is under the new DEK.
+    store.anchor = None;
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -245,7 +278,26 @@ pub fn init(
         ],
     )?;
     device::set_identity(&tx, device_id)?;
+    if let Some(seq) = leftover_seq {
+        tx.execute(
+            "UPDATE device SET seq = MAX(seq, ?1) WHERE id = 1",
+            [i64::try_from(seq).unwrap_or(0)],
+        )?;
+    }
+    super::audit::install_key(&tx, &dek, device_id)?;
+    let key = AnchorKey::derive(&dek, device_id)?;
+    let event = Event::AnchorReset {
+        cause: "keys_init",
+        detail: serde_json::json!({ "force": force, "leftover_anchor_seq": leftover_seq }),
+    };
+    let position = anchor::reset_in(&tx, (&at.0, at.1), device_id, &event, &[&key])?;
     tx.commit()?;
+    store.anchor = Some(anchor::Anchoring::new(
+        store,
+        device_id,
+        key,
+        Some(position),
+    ));
     Ok(KeyRing {
         device_id: device_id.to_owned(),
         dek,
@@ -257,16 +309,20 @@ pub fn init(
 struct KeyRow {
     wrapped_dek: Vec<u8>,
     sealed_signing_key: Vec<u8>,
+    public_key: Vec<u8>,
+    kid: String,
 }
 
 fn key_row(conn: &rusqlite::Connection) -> Result<KeyRow, StoreError> {
     conn.query_row(
-        "SELECT wrapped_dek, sealed_signing_key FROM keys WHERE id = 1",
+        "SELECT wrapped_dek, sealed_signing_key, public_key, kid FROM keys WHERE id = 1",
         [],
         |r| {
             Ok(KeyRow {
                 wrapped_dek: r.get(0)?,
                 sealed_signing_key: r.get(1)?,
+                public_key: r.get(2)?,
+                kid: r.get(3)?,
             })
         },
     )
@@ -287,8 +343,9 @@ fn unwrap_dek(kek: &Kek, device_id: &str, wrapped: &[u8]) -> Result<DataKey, Key
     Ok(DataKey::from_bytes(&bytes))
 }
 
-/// Opens the store's keys with `kek`; reads only.
-pub fn unlock(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
+/// Opens the keys and checks the stored public key against the signing
+/// key's; reads only.
+fn open_ring(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
     let device_id = device::device_id(store.conn())?;
     let row = key_row(store.conn())?;
     let dek = unwrap_dek(kek, &device_id, &row.wrapped_dek)?;
@@ -297,6 +354,15 @@ pub fn unlock(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
         .map_err(|_| KeyError::SigningKey)?;
     let signer = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::SigningKey)?;
     let kid = crate::verdict::jwk::thumbprint(signer.public_key().as_ref());
+    if row.public_key != signer.public_key().as_ref() || row.kid != kid {
+        return Err(KeyError::PublicKeyMismatch {
+            stored_kid: row.kid,
+            derived_kid: kid,
+        }
+        .into());
+    }
+    // From here on, this connection appends MAC'd audit records.
+    super::audit::install_key(store.conn(), &dek, &device_id)?;
     Ok(KeyRing {
         device_id,
         dek,
@@ -305,21 +371,21 @@ pub fn unlock(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
     })
 }
 
-/// The public identity, without the KEK.
-pub fn public_identity(store: &Store) -> Result<PublicIdentity, StoreError> {
-    let device_id = device::device_id(store.conn())?;
-    let (public_key, kid) = store
-        .conn()
-        .query_row("SELECT public_key, kid FROM keys WHERE id = 1", [], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
-        })
-        .optional()?
-        .ok_or(StoreError::Key(KeyError::NotInitialised))?;
-    Ok(PublicIdentity {
-        device_id,
-        public_key: hex::encode(public_key),
-        kid,
-    })
+/// Opens the store's keys with `kek`, refusing a store whose stored public
+/// key is not its signing key's, or whose database is behind its rollback
+/// anchor (see `anchor`; the refusal is recorded in the audit log). From
+/// then on every commit moves the anchor forward.
+pub fn unlock(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
+    let ring = open_ring(store, kek)?;
+    anchor::attach(store, &ring)?;
+    Ok(ring)
+}
+
+/// `keys reanchor`: accepts the database as it is after a deliberate
+/// restore (see `anchor::reanchor`). The keys must open.
+pub fn reanchor(store: &mut Store, kek: &Kek) -> Result<Reanchored, StoreError> {
+    let ring = open_ring(store, kek)?;
+    anchor::reanchor(store, &ring)
 }
 
 /// What a rotation did.
@@ -330,71 +396,124 @@ pub struct RotationReport {
 }
 
 /// Re-wraps the DEK under `new_kek`; with `new_dek`, also generates a new DEK
-/// and re-seals the signing key and every template, all in one transaction.
-/// Templates are decrypted only in memory; nobody re-enrols.
+/// and re-seals the signing key and every template (binding each to its
+/// model's sha256), all in one transaction. Templates are decrypted only in
+/// memory; nobody re-enrols. The store must unlock with `old` (keys and
+/// rollback anchor checked) and stays unlocked under the new keys.
 pub fn rotate(
     store: &mut Store,
     old: &Kek,
     new_kek: &Kek,
     new_dek: bool,
 ) -> Result<RotationReport, StoreError> {
-    let device_id = device::device_id(store.conn())?;
+    let ring = unlock(store, old)?;
+    let armed = store.anchor.take();
+    match rotate_unlocked(store, &ring, new_kek, new_dek) {
+        Ok((report, None)) => {
+            store.anchor = armed;
+            Ok(report)
+        }
+        Ok((report, Some(anchoring))) => {
+            store.anchor = Some(anchoring);
+            Ok(report)
+        }
+        Err(e) => {
+            store.anchor = armed;
+            Err(e)
+        }
+    }
+}
+
+/// The rotation's transaction; with a new DEK, also the anchor under it.
+fn rotate_unlocked(
+    store: &mut Store,
+    ring: &KeyRing,
+    new_kek: &Kek,
+    new_dek: bool,
+) -> Result<(RotationReport, Option<anchor::Anchoring>), StoreError> {
+    let device_id = ring.device_id.as_str();
+    let at = (store.dir().to_owned(), store.owner());
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let row = key_row(&tx)?;
-    let dek = unwrap_dek(old, &device_id, &row.wrapped_dek)?;
     let mut resealed = 0;
-    let target = if new_dek {
-        let fresh = DataKey::generate().map_err(KeyError::from)?;
-        let sk_aad = key_aad("signing-key", &device_id);
-        let pkcs8 = dek
+    let mut fresh = None;
+    if new_dek {
+        let next = DataKey::generate().map_err(KeyError::from)?;
+        let sk_aad = key_aad("signing-key", device_id);
+        let pkcs8 = ring
+            .dek
             .open(&sk_aad, &row.sealed_signing_key)
             .map_err(|_| KeyError::SigningKey)?;
-        let sealed_sk = fresh.seal(&sk_aad, &pkcs8).map_err(KeyError::from)?;
+        let sealed_sk = next.seal(&sk_aad, &pkcs8).map_err(KeyError::from)?;
         tx.execute(
             "UPDATE keys SET sealed_signing_key = ?1 WHERE id = 1",
             [sealed_sk],
         )?;
-        let rows: Vec<(i64, String, String, String, Vec<u8>)> = {
-            let mut stmt =
-                tx.prepare("SELECT id, subject, modality, model_id, sealed FROM templates")?;
+        let rows: Vec<(i64, String, String, String, String, Vec<u8>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, subject, modality, model_id, model_sha256, sealed FROM templates",
+            )?;
             stmt.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect::<Result<_, _>>()?
         };
-        for (id, subject, modality, model_id, blob) in rows {
-            let aad = template_aad(id, &subject, &modality, &model_id);
+        for (id, subject, modality, model_id, model_sha256, blob) in rows {
+            let model = ModelLabel {
+                id: &model_id,
+                sha256: &model_sha256,
+            };
             // A tampered template stops the rotation: re-sealing it would launder it.
-            let plain = dek.open(&aad, &blob).map_err(|_| StoreError::Tampered {
-                row: id,
-                subject: subject.clone(),
-            })?;
-            let sealed = fresh.seal(&aad, &plain).map_err(KeyError::from)?;
+            let (plain, _) = open_template(&ring.dek, id, &subject, &modality, model, &blob)
+                .ok_or_else(|| StoreError::Tampered {
+                    row: id,
+                    subject: subject.clone(),
+                })?;
+            let sealed = seal_template(&next, id, &subject, &modality, model, &plain)?;
             tx.execute(
                 "UPDATE templates SET sealed = ?1 WHERE id = ?2",
                 params![sealed, id],
             )?;
             resealed += 1;
         }
-        fresh
-    } else {
-        dek
-    };
+        fresh = Some(next);
+    }
+    let target = fresh.as_ref().unwrap_or(&ring.dek);
     let wrapped = new_kek
         .key
-        .seal(&key_aad("dek", &device_id), target.bytes())
+        .seal(&key_aad("dek", device_id), target.bytes())
         .map_err(KeyError::from)?;
     tx.execute(
         "UPDATE keys SET wrapped_dek = ?1, updated_at = ?2 WHERE id = 1",
         params![wrapped, unix_now()],
     )?;
-    tx.commit()?;
-    Ok(RotationReport {
+    let report = RotationReport {
         new_dek,
         templates_resealed: resealed,
-    })
+    };
+    let Some(fresh) = fresh else {
+        tx.commit()?;
+        return Ok((report, None));
+    };
+    // The anchor is valid under either DEK until the new one has committed.
+    let old_key = AnchorKey::derive(&ring.dek, device_id)?;
+    let new_key = AnchorKey::derive(&fresh, device_id)?;
+    let position = anchor::Position::read(&tx)?;
+    anchor::replace((&at.0, at.1), device_id, &position, &[&old_key, &new_key])?;
+    tx.commit()?;
+    super::audit::install_key(store.conn(), &fresh, device_id)?;
+    anchor::replace((&at.0, at.1), device_id, &position, &[&new_key])?;
+    let anchoring = anchor::Anchoring::new(store, device_id, new_key, Some(position));
+    Ok((report, Some(anchoring)))
 }
 
 /// A fresh random device id (128 bits, hex).

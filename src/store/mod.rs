@@ -2,9 +2,13 @@
 //! directory holding everything edgeid must remember.
 //!
 //! - `schema`: tables and migrations, with a version table.
+//! - `files`: the state directory and its files, private whatever the umask.
 //! - `seal`: AES-256-GCM sealing bound to a row (associated data).
 //! - `keys`: the key-encryption key (KEK) sources, the wrapped data key (DEK)
-//!   and the sealed Ed25519 device signing key; rotation.
+//!   and the sealed Ed25519 device signing key (its public key checked
+//!   against the stored one at every unlock); rotation.
+//! - `anchor`: the rollback anchor beside the database, so an older copy of
+//!   the database is refused; `commit`: the transactions that move it.
 //! - `device`: device id and the monotonic verdict sequence.
 //! - `templates`: subjects and their sealed templates.
 //! - `audit`: the SHA-256 hash-chained audit log.
@@ -14,8 +18,11 @@
 //! The store knows nothing of models or images: templates are `f32` slices
 //! labelled with a model id, and plaintext only ever exists in memory.
 
+pub mod anchor;
 pub mod audit;
+pub mod commit;
 pub mod device;
+pub mod files;
 pub mod keys;
 pub mod lockout;
 pub mod queue;
@@ -27,6 +34,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+pub use anchor::AnchorError;
+pub use commit::{StoreTx, Writer};
 pub use keys::{Kek, KekSource, KeyRing};
 pub use seal::DataKey;
 
@@ -46,15 +55,61 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    #[error("cannot create the state directory {path}: {source}")]
+    #[error("cannot create or secure {path} (state directory 0700, files 0600): {source}")]
     StateDir {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the state directory {path} belongs to uid {owner}, not the running user ({uid}): its owner could \
+         swap the store's files; run edgeid as that user, or `chown -R {uid} {path}` if it should be yours"
+    )]
+    StateDirOwner { path: PathBuf, owner: u32, uid: u32 },
+    #[error(
+        "the database is older than its rollback anchor (database at verdict seq {db_seq} and audit \
+         record {db_audit_record}, anchor at seq {anchor_seq} and record {anchor_audit_record}): an older \
+         copy was restored, which would bring back revoked subjects and issue verdict numbers twice; \
+         refusing to serve (recorded in the audit log). Put the newest database back, or, if this \
+         restore was deliberate, run `edgeid keys reanchor --i-restored-a-backup`"
+    )]
+    RolledBack {
+        db_seq: u64,
+        anchor_seq: u64,
+        db_audit_record: i64,
+        anchor_audit_record: i64,
+    },
+    #[error(
+        "audit record {record} in the database is not the one the rollback anchor recorded: the database \
+         was replaced by another copy; refusing to serve (recorded in the audit log). Put the right \
+         database back, or, if this was deliberate, run `edgeid keys reanchor --i-restored-a-backup`"
+    )]
+    Diverged { record: i64 },
+    #[error(
+        "the rollback anchor {path} is missing, but this store has been anchored (verdict seq {db_seq}, \
+         audit record {db_audit_record}): deleting the anchor is how a restored older copy would be \
+         hidden; refusing to serve (recorded in the audit log). Put the anchor back, or, if the state \
+         directory was restored on purpose, run `edgeid keys reanchor --i-restored-a-backup`"
+    )]
+    AnchorMissing {
+        path: PathBuf,
+        db_seq: u64,
+        db_audit_record: i64,
+    },
+    #[error(
+        "the rollback anchor {path} does not authenticate under this store's key: it was forged, \
+         damaged, or belongs to another store; refusing to serve (recorded in the audit log). Put the \
+         right anchor back, or, if the state directory was restored on purpose, run \
+         `edgeid keys reanchor --i-restored-a-backup`"
+    )]
+    AnchorUnauthentic { path: PathBuf },
+    #[error(transparent)]
+    Anchor(#[from] AnchorError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Key(#[from] keys::KeyError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
     #[error(
         "template row {row} of subject {subject:?} failed its integrity check (store_tampered): \
          revoke and re-enrol the subject"
@@ -84,32 +139,47 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    dir: PathBuf,
+    owner: files::Owner,
+    /// Set once the keys are unlocked (`keys::unlock`, `keys::init`): then
+    /// every commit moves the rollback anchor forward.
+    anchor: Option<anchor::Anchoring>,
 }
 
+/// The files SQLite keeps beside the database in WAL mode.
+const SIDE_FILES: [&str; 2] = ["-wal", "-shm"];
+
 impl Store {
-    /// Opens an existing store; refuses a missing one or a newer schema
-    /// before writing anything.
+    /// Opens an existing store; refuses a missing one, a state directory
+    /// owned by another user or a newer schema before writing anything
+    /// (a loose directory or file mode is tightened).
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
         let path = state_dir.join(DB_FILE);
         if !path.is_file() {
             return Err(StoreError::NotInitialised(state_dir.to_owned()));
         }
-        Self::open_path(path)
+        let owner = files::prepare_dir(state_dir, false)?;
+        files::tighten(&path)?;
+        Self::open_path(state_dir, path, owner)
     }
 
     /// Opens the store, creating the state directory (mode 0700) and the
-    /// database when missing.
+    /// database (0600) when missing, whatever the umask.
     pub fn create(state_dir: &Path) -> Result<Self, StoreError> {
-        if !state_dir.is_dir() {
-            create_private_dir(state_dir).map_err(|source| StoreError::StateDir {
-                path: state_dir.to_owned(),
-                source,
-            })?;
-        }
-        Self::open_path(state_dir.join(DB_FILE))
+        let owner = files::prepare_dir(state_dir, true)?;
+        let path = state_dir.join(DB_FILE);
+        // Created before SQLite opens it: SQLite would create it 0644 under
+        // umask 022, and gives the WAL and shared-memory files its mode.
+        files::private_file(&path, owner)?;
+        Self::open_path(state_dir, path, owner)
     }
 
-    fn open_path(path: PathBuf) -> Result<Self, StoreError> {
+    fn open_path(state_dir: &Path, path: PathBuf, owner: files::Owner) -> Result<Self, StoreError> {
+        let side_files = || SIDE_FILES.map(|suffix| side_file(&path, suffix));
+        for file in side_files() {
+            files::tighten(&file)?;
+        }
+        files::tighten(&state_dir.join(anchor::ANCHOR_FILE))?;
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Checked before any pragma that writes (journal_mode), so a newer
@@ -122,28 +192,52 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut conn)?;
-        Ok(Self { conn, path })
+        // SQLite creates these with the database's mode; checked all the same.
+        for file in side_files() {
+            files::tighten(&file)?;
+        }
+        Ok(Self {
+            conn,
+            path,
+            dir: state_dir.to_owned(),
+            owner,
+            anchor: None,
+        })
     }
 
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
 
-    pub fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+    /// The connection for writes: its transactions move the rollback
+    /// anchor forward when they commit.
+    pub fn conn_mut(&mut self) -> Writer<'_> {
+        Writer::new(&mut self.conn, &mut self.anchor)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether commits move the rollback anchor (the keys are unlocked).
+    pub fn is_anchored(&self) -> bool {
+        self.anchor.is_some()
+    }
+
+    pub(crate) fn owner(&self) -> files::Owner {
+        self.owner
+    }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+fn side_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// Seconds since the Unix epoch.

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Migrations in order; index i brings the schema from version i to i + 1.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -79,6 +79,18 @@ CREATE TABLE verdict_queue (
     created_at INTEGER NOT NULL,
     verdict    TEXT NOT NULL
 );
+"#;
+
+/// The keyed audit chain (`store::audit`): each record's MAC and the id of
+/// the key that made it, the head's too (NULL in records written before);
+/// and the look-ups of a subject's enrolment records.
+const V2: &str = r#"
+ALTER TABLE audit ADD COLUMN key_id TEXT;
+ALTER TABLE audit ADD COLUMN mac TEXT;
+ALTER TABLE audit_head ADD COLUMN key_id TEXT;
+ALTER TABLE audit_head ADD COLUMN mac TEXT;
+CREATE INDEX audit_subject ON audit(subject, id);
+CREATE INDEX audit_event ON audit(event, id);
 "#;
 
 /// The schema version recorded in `conn` (0 for an empty database).

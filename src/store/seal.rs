@@ -1,15 +1,19 @@
 //! AES-256-GCM sealing (ring). A sealed blob is
 //! `format version (1 byte) ‖ nonce (12 bytes, random per seal) ‖ ciphertext ‖ tag`.
-//! The associated data starts with the same format version and binds the
-//! blob to where it belongs (row id, subject, modality, model id), so a blob
-//! copied elsewhere fails to open instead of being used.
+//! The associated data starts with the version of its own layout and binds
+//! the blob to where it belongs (row id, subject, modality, model id and the
+//! model file's sha256), so a blob copied elsewhere, or relabelled as made
+//! by another model, fails to open instead of being used.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-/// Version of the blob layout and of the associated-data layout.
+/// Version of the blob layout and of the key and legacy template
+/// associated-data layouts.
 pub const FORMAT_VERSION: u8 = 1;
+/// Version of the template associated data that binds the model's sha256.
+pub const TEMPLATE_AAD_VERSION: u8 = 2;
 pub const KEY_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,8 +106,24 @@ fn push_field(out: &mut Vec<u8>, field: &[u8]) {
     out.extend_from_slice(field);
 }
 
-/// Associated data of a template: version ‖ row id ‖ subject ‖ modality ‖ model id.
-pub fn template_aad(row_id: i64, subject: &str, modality: &str, model_id: &str) -> Vec<u8> {
+/// Associated data of a template: 2 ‖ row id ‖ subject ‖ modality ‖ model id
+/// ‖ model sha256.
+pub fn template_aad(
+    row_id: i64,
+    subject: &str,
+    modality: &str,
+    model_id: &str,
+    model_sha256: &str,
+) -> Vec<u8> {
+    let mut out = legacy_template_aad(row_id, subject, modality, model_id);
+    out[0] = TEMPLATE_AAD_VERSION;
+    push_field(&mut out, model_sha256.as_bytes());
+    out
+}
+
+/// Associated data of a template sealed before the model's sha256 was bound:
+/// 1 ‖ row id ‖ subject ‖ modality ‖ model id. Such templates still open.
+pub fn legacy_template_aad(row_id: i64, subject: &str, modality: &str, model_id: &str) -> Vec<u8> {
     let mut out = vec![FORMAT_VERSION];
     out.extend_from_slice(&row_id.to_be_bytes());
     push_field(&mut out, subject.as_bytes());
@@ -138,14 +158,16 @@ mod tests {
     #[test]
     fn seal_round_trips_and_binds_aad() {
         let key = DataKey::generate().expect("rng");
-        let aad = template_aad(7, "alice", "face", "m1");
+        let aad = template_aad(7, "alice", "face", "m1", "aa");
         let blob = key.seal(&aad, b"secret").expect("seal");
         assert_eq!(key.open(&aad, &blob).expect("open").as_slice(), b"secret");
         for other in [
-            template_aad(8, "alice", "face", "m1"),
-            template_aad(7, "bob", "face", "m1"),
-            template_aad(7, "alice", "voice", "m1"),
-            template_aad(7, "alice", "face", "m2"),
+            template_aad(8, "alice", "face", "m1", "aa"),
+            template_aad(7, "bob", "face", "m1", "aa"),
+            template_aad(7, "alice", "voice", "m1", "aa"),
+            template_aad(7, "alice", "face", "m2", "aa"),
+            template_aad(7, "alice", "face", "m1", "ab"),
+            legacy_template_aad(7, "alice", "face", "m1"),
         ] {
             assert_eq!(key.open(&other, &blob), Err(SealError::Authentication));
         }

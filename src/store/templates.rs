@@ -5,14 +5,30 @@
 //! sealed with its final row id in the associated data: the row is inserted
 //! first (AUTOINCREMENT gives the id), then its blob written, inside the same
 //! transaction.
+//!
+//! A template is bound to the model that made it by both the model's id and
+//! the sha256 of its file (in the sealed blob's associated data): a model
+//! file swapped under the same id does not compare against templates it did
+//! not make. Templates sealed before the sha256 was bound (associated data
+//! layout 1) still open; their sha256 column is compared but not
+//! authenticated until `keys rotate --dek` re-seals them.
 
 use std::collections::BTreeMap;
 
 use rusqlite::params;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
-use super::seal::{DataKey, f32_to_bytes, template_aad};
+use super::seal::{DataKey, f32_to_bytes, legacy_template_aad, template_aad};
 use super::{Store, StoreError, unix_now, validate_subject};
+
+/// The model a template is made by, or a gallery is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelLabel<'a> {
+    pub id: &'a str,
+    /// The sha256 of the model file (hex).
+    pub sha256: &'a str,
+}
 
 /// One template to store.
 pub struct NewTemplate<'a> {
@@ -22,6 +38,15 @@ pub struct NewTemplate<'a> {
     pub vector: &'a [f32],
     /// Quality figures of the sample (JSON), kept for audit and re-checks.
     pub quality: serde_json::Value,
+}
+
+impl NewTemplate<'_> {
+    fn model(&self) -> ModelLabel<'_> {
+        ModelLabel {
+            id: self.model_id,
+            sha256: self.model_sha256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +67,97 @@ pub struct TemplateMeta {
     pub model_id: String,
     pub model_sha256: String,
     pub dim: usize,
+    /// Whether the sealed blob binds `model_sha256` (false for templates
+    /// sealed before it was bound: the column is then unauthenticated).
+    pub model_bound: bool,
+}
+
+impl TemplateMeta {
+    /// Made by `model`: same id and same model file.
+    pub fn made_by(&self, model: ModelLabel<'_>) -> bool {
+        self.model_id == model.id && self.model_sha256 == model.sha256
+    }
+
+    /// This template's model as named to someone using `loaded`: its id,
+    /// or `id@sha256:<first 12>` when only the model file differs.
+    pub fn model_name(&self, loaded: ModelLabel<'_>) -> String {
+        if self.model_id == loaded.id {
+            let short = self.model_sha256.get(..12).unwrap_or(&self.model_sha256);
+            format!("{}@sha256:{short}", self.model_id)
+        } else {
+            self.model_id.clone()
+        }
+    }
+}
+
+/// Seals `plain` for template row `row`.
+pub(crate) fn seal_template(
+    dek: &DataKey,
+    row: i64,
+    subject: &str,
+    modality: &str,
+    model: ModelLabel<'_>,
+    plain: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let aad = template_aad(row, subject, modality, model.id, model.sha256);
+    Ok(dek.seal(&aad, plain).map_err(super::keys::KeyError::from)?)
+}
+
+/// Opens a template blob: with the current associated data, else the
+/// legacy one (`(plaintext, model_bound)`); `None` when neither opens it.
+pub(crate) fn open_template(
+    dek: &DataKey,
+    row: i64,
+    subject: &str,
+    modality: &str,
+    model: ModelLabel<'_>,
+    blob: &[u8],
+) -> Option<(Zeroizing<Vec<u8>>, bool)> {
+    let bound = template_aad(row, subject, modality, model.id, model.sha256);
+    if let Ok(plain) = dek.open(&bound, blob) {
+        return Some((plain, true));
+    }
+    let legacy = legacy_template_aad(row, subject, modality, model.id);
+    dek.open(&legacy, blob).ok().map(|plain| (plain, false))
+}
+
+/// Inserts one template row of `subject`, then seals its blob with the row
+/// id the insert gave (inside the caller's transaction); returns the row.
+fn add_template(
+    conn: &rusqlite::Connection,
+    dek: &DataKey,
+    subject: &str,
+    t: &NewTemplate<'_>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let row: i64 = conn
+        .prepare_cached(
+            "INSERT INTO templates (subject, modality, model_id, model_sha256, dim, quality, sealed, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7) RETURNING id",
+        )?
+        .query_row(
+            params![
+                subject,
+                t.modality,
+                t.model_id,
+                t.model_sha256,
+                t.vector.len() as i64,
+                t.quality.to_string(),
+                now
+            ],
+            |r| r.get(0),
+        )?;
+    let sealed = seal_template(
+        dek,
+        row,
+        subject,
+        t.modality,
+        t.model(),
+        &f32_to_bytes(t.vector),
+    )?;
+    conn.prepare_cached("UPDATE templates SET sealed = ?1 WHERE id = ?2")?
+        .execute(params![sealed, row])?;
+    Ok(row)
 }
 
 /// Enrols `subject`; with `replace`, its old templates go in the same transaction.
@@ -73,24 +189,10 @@ pub fn enroll(
         "INSERT INTO subjects (id, created_at) VALUES (?1, ?2)",
         params![subject, now],
     )?;
-    let mut rows = Vec::with_capacity(templates.len());
-    for t in templates {
-        let row: i64 = tx.query_row(
-            "INSERT INTO templates (subject, modality, model_id, model_sha256, dim, quality, sealed, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7) RETURNING id",
-            params![subject, t.modality, t.model_id, t.model_sha256, t.vector.len() as i64, t.quality.to_string(), now],
-            |r| r.get(0),
-        )?;
-        let plain = f32_to_bytes(t.vector);
-        let sealed = dek
-            .seal(&template_aad(row, subject, t.modality, t.model_id), &plain)
-            .map_err(super::keys::KeyError::from)?;
-        tx.execute(
-            "UPDATE templates SET sealed = ?1 WHERE id = ?2",
-            params![sealed, row],
-        )?;
-        rows.push(row);
-    }
+    let rows = templates
+        .iter()
+        .map(|t| add_template(&tx, dek, subject, t, now))
+        .collect::<Result<Vec<_>, _>>()?;
     // The record commits with the enrolment, so neither exists without the other.
     if let Some(event) = audit_event {
         let event = event
@@ -182,7 +284,8 @@ pub fn list_subjects(store: &Store) -> Result<Vec<SubjectSummary>, StoreError> {
 pub enum Opened<'a> {
     /// Authenticated plaintext (zeroise your copy).
     Ok(&'a TemplateMeta, &'a [f32]),
-    /// Failed to open: moved, edited or sealed under another key.
+    /// Failed to open: moved, edited, relabelled (subject, model id or
+    /// sha256) or sealed under another key.
     Tampered(&'a TemplateMeta),
 }
 
@@ -200,23 +303,30 @@ pub fn open_each(
          WHERE modality = ?1 AND (?2 IS NULL OR subject = ?2) ORDER BY subject, id",
     )?;
     let mut rows = stmt.query(params![modality, subject])?;
-    let mut floats: zeroize::Zeroizing<Vec<f32>> = zeroize::Zeroizing::new(Vec::new());
+    let mut floats: Zeroizing<Vec<f32>> = Zeroizing::new(Vec::new());
+    let mut legacy = 0usize;
     while let Some(r) = rows.next()? {
-        let meta = TemplateMeta {
+        let mut meta = TemplateMeta {
             row: r.get(0)?,
             subject: r.get(1)?,
             modality: r.get(2)?,
             model_id: r.get(3)?,
             model_sha256: r.get(4)?,
             dim: r.get::<_, i64>(5)? as usize,
+            model_bound: false,
         };
         let blob = r.get_ref(6)?.as_blob().map_err(|e| StoreError::Malformed {
             what: format!("template row {}", meta.row),
             error: Box::new(e),
         })?;
-        let aad = template_aad(meta.row, &meta.subject, &meta.modality, &meta.model_id);
-        match dek.open(&aad, blob) {
-            Ok(plain) if plain.len() == meta.dim * 4 => {
+        let model = ModelLabel {
+            id: &meta.model_id,
+            sha256: &meta.model_sha256,
+        };
+        match open_template(dek, meta.row, &meta.subject, &meta.modality, model, blob) {
+            Some((plain, bound)) if plain.len() == meta.dim * 4 => {
+                meta.model_bound = bound;
+                legacy += usize::from(!bound);
                 floats.clear();
                 floats.extend(
                     plain
@@ -228,20 +338,28 @@ pub fn open_each(
             _ => visit(Opened::Tampered(&meta)),
         }
     }
+    if legacy > 0 {
+        tracing::warn!(
+            templates = legacy,
+            "templates sealed before their model's sha256 was bound to them: they still open, \
+             but re-seal them with `edgeid keys rotate --dek --new-kek <the KEK file>`"
+        );
+    }
     Ok(())
 }
 
-/// How many templates of `modality` by `model_id` (of one subject when
+/// How many templates of `modality` by `model` (of one subject when
 /// given) there are, and their dimension, so a gallery can be sized once.
 pub fn shape(
     store: &Store,
     modality: &str,
-    model_id: &str,
+    model: ModelLabel<'_>,
     subject: Option<&str>,
 ) -> Result<(usize, usize), StoreError> {
     let (n, dim): (i64, Option<i64>) = store.conn().query_row(
-        "SELECT count(*), MAX(dim) FROM templates WHERE modality = ?1 AND model_id = ?2 AND (?3 IS NULL OR subject = ?3)",
-        params![modality, model_id, subject],
+        "SELECT count(*), MAX(dim) FROM templates WHERE modality = ?1 AND model_id = ?2 \
+         AND model_sha256 = ?3 AND (?4 IS NULL OR subject = ?4)",
+        params![modality, model.id, model.sha256, subject],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok((n as usize, dim.unwrap_or(0) as usize))
@@ -261,32 +379,11 @@ pub fn enroll_batch(
     {
         let mut add_subject =
             tx.prepare("INSERT INTO subjects (id, created_at) VALUES (?1, ?2)")?;
-        let mut add_row = tx.prepare(
-            "INSERT INTO templates (subject, modality, model_id, model_sha256, dim, quality, sealed, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7) RETURNING id",
-        )?;
-        let mut set_blob = tx.prepare("UPDATE templates SET sealed = ?1 WHERE id = ?2")?;
         for (subject, templates) in subjects {
             validate_subject(subject)?;
             add_subject.execute(params![subject, now])?;
             for t in templates {
-                let row: i64 = add_row.query_row(
-                    params![
-                        subject,
-                        t.modality,
-                        t.model_id,
-                        t.model_sha256,
-                        t.vector.len() as i64,
-                        t.quality.to_string(),
-                        now
-                    ],
-                    |r| r.get(0),
-                )?;
-                let plain = f32_to_bytes(t.vector);
-                let sealed = dek
-                    .seal(&template_aad(row, subject, t.modality, t.model_id), &plain)
-                    .map_err(super::keys::KeyError::from)?;
-                set_blob.execute(params![sealed, row])?;
+                add_template(&tx, dek, subject, t, now)?;
                 count += 1;
             }
         }

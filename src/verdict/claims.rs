@@ -1,4 +1,4 @@
-//! Exactly the verdict header and claims of DESIGN.md. The types have no
+//! Exactly the verdict header and claims of docs/verdict.md. The types have no
 //! field for a score, an embedding or an image, so none can be signed.
 
 use serde::{Deserialize, Serialize};

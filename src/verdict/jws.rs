@@ -14,8 +14,12 @@ use super::claims::{ALG, Claims, Header, TYP};
 pub enum VerdictError {
     #[error("not a compact JWS (three base64url parts separated by dots): {0}")]
     Malformed(String),
-    #[error("unsupported header: alg {alg:?}, typ {typ:?} (expected EdDSA, edgeid-verdict+jwt)")]
-    UnsupportedHeader { alg: String, typ: String },
+    #[error("unsupported header: alg {alg:?}, typ {typ:?} (expected EdDSA, {expected})")]
+    UnsupportedHeader {
+        alg: String,
+        typ: String,
+        expected: String,
+    },
     #[error(
         "signed by key {got:?}, not the expected device key {expected:?}: check --key / the device"
     )]
@@ -65,8 +69,23 @@ pub const IAT_LEEWAY_SECS: i64 = 60;
 
 /// Signs `claims` into a compact JWS.
 pub fn sign(claims: &Claims, key: &Ed25519KeyPair, kid: &str) -> Result<String, SignError> {
-    let header = serde_json::to_vec(&Header::new(kid))?;
-    let payload = serde_json::to_vec(claims)?;
+    sign_as(TYP, claims, key, kid)
+}
+
+/// Signs any JSON `payload` into a compact JWS of type `typ` (a verdict, an
+/// audit export).
+pub fn sign_as<P: serde::Serialize>(
+    typ: &str,
+    payload: &P,
+    key: &Ed25519KeyPair,
+    kid: &str,
+) -> Result<String, SignError> {
+    let header = serde_json::to_vec(&Header {
+        alg: ALG.into(),
+        kid: kid.into(),
+        typ: typ.into(),
+    })?;
+    let payload = serde_json::to_vec(payload)?;
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
@@ -97,11 +116,28 @@ fn split(token: &str) -> Result<(&str, &str, &str), VerdictError> {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(part: &str, what: &str) -> Result<T, VerdictError> {
-    let bytes = URL_SAFE_NO_PAD
+fn decode(part: &str, what: &str) -> Result<Vec<u8>, VerdictError> {
+    URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| VerdictError::Malformed(format!("the {what} is not base64url")))?;
-    serde_json::from_slice(&bytes).map_err(|e| VerdictError::Malformed(format!("the {what}: {e}")))
+        .map_err(|_| VerdictError::Malformed(format!("the {what} is not base64url")))
+}
+
+fn parse_bytes<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, VerdictError> {
+    serde_json::from_slice(bytes).map_err(|e| VerdictError::Malformed(format!("the {what}: {e}")))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(part: &str, what: &str) -> Result<T, VerdictError> {
+    parse_bytes(&decode(part, what)?, what)
+}
+
+/// The payload of `token` without checking anything (to say what in it
+/// was altered once its signature has failed).
+pub fn payload_unverified(token: &str) -> Result<Vec<u8>, VerdictError> {
+    let (_, p, _) = split(token)?;
+    decode(p, "payload")
 }
 
 /// Verifies `token` against `public_key` whose key id is `kid`, at `now`
@@ -113,29 +149,8 @@ pub fn verify(
     nonce: Option<&str>,
     now: i64,
 ) -> Result<Verified, VerdictError> {
-    let token = token.trim();
-    let (h, p, s) = split(token)?;
-    let header: Header = parse(h, "header")?;
-    if header.alg != ALG || header.typ != TYP {
-        return Err(VerdictError::UnsupportedHeader {
-            alg: header.alg,
-            typ: header.typ,
-        });
-    }
-    if header.kid != kid {
-        return Err(VerdictError::WrongKid {
-            expected: kid.into(),
-            got: header.kid,
-        });
-    }
-    let signature = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| VerdictError::Malformed("the signature is not base64url".into()))?;
-    let signing_input = &token[..h.len() + 1 + p.len()];
-    UnparsedPublicKey::new(&ED25519, public_key)
-        .verify(signing_input.as_bytes(), &signature)
-        .map_err(|_| VerdictError::BadSignature)?;
-    let claims: Claims = parse(p, "claims")?;
+    let (header, payload) = verify_as(token, public_key, kid, TYP)?;
+    let claims: Claims = parse_bytes(&payload, "claims")?;
     if now >= claims.exp {
         return Err(VerdictError::Expired {
             exp: claims.exp,
@@ -157,4 +172,37 @@ pub fn verify(
         });
     }
     Ok(Verified { header, claims })
+}
+
+/// Checks the format, the header (`alg` EdDSA, `typ`), the key id and the
+/// signature of `token`, in that order; returns the header and the payload
+/// bytes, which the caller parses (nothing unsigned is ever returned).
+pub fn verify_as(
+    token: &str,
+    public_key: &[u8; 32],
+    kid: &str,
+    typ: &str,
+) -> Result<(Header, Vec<u8>), VerdictError> {
+    let token = token.trim();
+    let (h, p, s) = split(token)?;
+    let header: Header = parse(h, "header")?;
+    if header.alg != ALG || header.typ != typ {
+        return Err(VerdictError::UnsupportedHeader {
+            alg: header.alg,
+            typ: header.typ,
+            expected: typ.into(),
+        });
+    }
+    if header.kid != kid {
+        return Err(VerdictError::WrongKid {
+            expected: kid.into(),
+            got: header.kid,
+        });
+    }
+    let signature = decode(s, "signature")?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    UnparsedPublicKey::new(&ED25519, public_key)
+        .verify(signing_input.as_bytes(), &signature)
+        .map_err(|_| VerdictError::BadSignature)?;
+    Ok((header, decode(p, "payload")?))
 }

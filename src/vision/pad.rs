@@ -217,6 +217,8 @@ mod tests {
             },
             thresholds: Default::default(),
             shipped: true,
+            metric: Default::default(),
+            flip_tta: false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! A zbus client of `org.edgeid.Auth1` for the D-Bus tests: the whole
-//! interface as DESIGN.md has it, plus the liveness `Hint` signal.
+//! interface, plus the liveness `Hint` signal.
 
-use super::DbusDaemon;
+use super::bus::DbusDaemon;
 
 #[zbus::proxy(
     interface = "org.edgeid.Auth1",

@@ -22,9 +22,12 @@ impl Engine {
         deadline: Instant,
         received_at: Instant,
     ) -> Result<VerdictOut, ApiError> {
-        if let Some(judged) = self.decider.precheck(req)? {
+        if let Some(judged) = self.decider.locked_out(req)? {
             return self.decider.finish(req, judged, None);
         }
+        // Someone who cannot be compared gets the same camera work and a
+        // `no_match`, so a requester cannot tell who is enrolled.
+        let uncomparable = self.decider.uncomparable(req)?;
         let check = self.liveness_check(req.origin)?;
         if let Some(Check::Challenge(side)) = check {
             let hint = challenge_hint(side, self.config.liveness.require_blink);
@@ -36,7 +39,8 @@ impl Engine {
             });
         }
         let (evidence, at) = self.gather(check, deadline, received_at);
-        self.decider.conclude(req, &evidence, at)
+        self.decider
+            .conclude(req, &evidence, uncomparable.as_ref(), at)
     }
 
     /// Frames captured after the request arrived, analysed until liveness

@@ -82,7 +82,7 @@ impl Engine {
 
     fn announce_walk_up(&mut self, evidence: &Evidence, frame_captured_at: Instant) {
         let req = Request::new(Mode::Identify, None, None, Origin::WalkUp);
-        let judged = self.decider.judge(&req, evidence);
+        let judged = self.decider.judge(&req, evidence, None);
         let key = judged
             .outcome
             .subject

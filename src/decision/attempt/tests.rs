@@ -88,6 +88,7 @@ impl Rig {
     fn auth(&self) -> Authenticator {
         Authenticator::new(Policy {
             threshold: None,
+            threshold_source: "test",
             lockout: LockoutConfig {
                 max_failures: 2,
                 window_secs: 60,
@@ -105,12 +106,14 @@ impl Rig {
         let enrolled = matcher
             .open_gallery(&mut self.store, &self.keys.dek, None, "test")
             .expect("gallery");
-        let judged = match auth
-            .precheck(&matcher, &self.store, &enrolled, req)
-            .expect("precheck")
-        {
+        let judged = match auth.locked_out(&self.store, req).expect("lockout") {
             Some(early) => early,
-            None => matcher.judge(&enrolled, req, evidence),
+            None => {
+                let uncomparable = matcher
+                    .precheck(&self.store, &enrolled, req)
+                    .expect("precheck");
+                matcher.judge(&enrolled, req, evidence, uncomparable.as_ref())
+            }
         };
         let issued = auth
             .finish(&mut self.store, &self.keys, req, judged)
@@ -180,22 +183,50 @@ fn another_persons_face_is_no_match_and_counts_toward_lockout() {
 }
 
 #[test]
-fn subjects_not_in_the_gallery_are_answered_before_any_evidence() {
+fn subjects_that_cannot_be_compared_are_a_no_match_with_the_cause_in_the_audit() {
     let mut rig = rig();
-    // Evidence that would match alice must not matter for an unknown claim.
+    // A face that would match alice: a claim of carol (not enrolled) is a
+    // plain no_match to the requester, never compared with anyone.
     let evidence = Evidence::photos(vec![Sample::new(frame(0, vec![]))]);
     let (issued, record) = rig.attempt(&verify("carol"), &evidence);
-    assert_eq!(issued.claims.reason, Reason::UnknownSubject);
+    assert_eq!(
+        (issued.claims.decision, issued.claims.reason),
+        (Decision::Reject, Reason::NoMatch)
+    );
+    assert_eq!(record.detail["cause"], "unknown_subject");
     assert!(record.detail["score"].is_null());
-    // Enrolled with another embedder only: model_mismatch, never compared.
+    // Enrolled with another embedder only: the same answer, model_mismatch
+    // in the audit.
     let other = ModelSpec {
         id: "another-embedder".into(),
         ..rig.spec.clone()
     };
     rig.enrol_with(&other, "dave", 0);
     let (issued, record) = rig.attempt(&verify("dave"), &evidence);
-    assert_eq!(issued.claims.reason, Reason::ModelMismatch);
+    assert_eq!(issued.claims.reason, Reason::NoMatch);
+    assert_eq!(record.detail["cause"], "model_mismatch");
     assert_eq!(record.detail["enrolled_with"][0], "another-embedder");
+    // The same evidence rules apply as for anyone: no face is no_face.
+    let empty = Evidence::photos(vec![Sample::new(no_face())]);
+    let (issued, _) = rig.attempt(&verify("carol"), &empty);
+    assert_eq!(issued.claims.reason, Reason::NoFace);
+}
+
+#[test]
+fn unknown_subjects_lock_out_like_enrolled_ones() {
+    let mut rig = rig();
+    let face = || Evidence::photos(vec![Sample::new(frame(3, vec![]))]);
+    let reasons: Vec<_> = ["alice", "carol"]
+        .into_iter()
+        .map(|subject| {
+            (0..3)
+                .map(|_| rig.attempt(&verify(subject), &face()).0.claims.reason)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // max_failures = 2: the third attempt is locked out for both.
+    assert_eq!(reasons[0], reasons[1]);
+    assert_eq!(reasons[0][2], Reason::LockedOut);
 }
 
 #[test]
@@ -261,6 +292,7 @@ fn thresholds_outside_the_similarity_range_are_refused() {
     for bad in [-1.5, 2.0, f32::NAN] {
         let policy = Policy {
             threshold: Some(bad),
+            threshold_source: "test",
             lockout: LockoutConfig::default(),
             verdict_lifetime_secs: 30,
             identify_enabled: false,

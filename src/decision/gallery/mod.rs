@@ -27,7 +27,7 @@ use zeroize::Zeroize;
 use quant::Quantised;
 use secret::Secret;
 
-use crate::store::templates::{self, Opened};
+use crate::store::templates::{self, ModelLabel, Opened};
 use crate::store::{DataKey, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,8 @@ pub struct Gallery {
 pub struct GalleryLoad {
     pub gallery: Gallery,
     pub tampered: Vec<TamperedRow>,
-    /// Subject → model ids of templates skipped because another embedder made them.
+    /// Subject → models of templates skipped because another embedder made
+    /// them (its id, or `id@sha256:…` when only the model file differs).
     pub other_models: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -105,17 +106,17 @@ pub struct SubjectScore {
 }
 
 impl Gallery {
-    /// Opens the templates of `modality` made by `model_id`, of one subject
-    /// when given.
+    /// Opens the templates of `modality` made by `model` (same id and same
+    /// model file), of one subject when given.
     pub fn open(
         store: &Store,
         dek: &DataKey,
         modality: &str,
-        model_id: &str,
+        model: ModelLabel<'_>,
         subject: Option<&str>,
     ) -> Result<GalleryLoad, GalleryError> {
-        let (count, dim) = templates::shape(store, modality, model_id, subject)?;
-        let mut builder = Builder::new(model_id, dim, count);
+        let (count, dim) = templates::shape(store, modality, model, subject)?;
+        let mut builder = Builder::new(model.id, dim, count);
         let mut tampered = Vec::new();
         let mut other_models: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut error = None;
@@ -127,11 +128,11 @@ impl Gallery {
                     subject: meta.subject.clone(),
                 });
             }
-            Opened::Ok(meta, _) if meta.model_id != model_id => {
+            Opened::Ok(meta, _) if !meta.made_by(model) => {
                 other_models
                     .entry(meta.subject.clone())
                     .or_default()
-                    .insert(meta.model_id.clone());
+                    .insert(meta.model_name(model));
             }
             Opened::Ok(meta, vector) => {
                 if let Err(e) = builder.push(&meta.subject, meta.row, vector) {

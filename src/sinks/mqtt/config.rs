@@ -62,7 +62,9 @@ impl Default for MqttConfig {
 /// A value in `[mqtt]` the sink cannot work with; each names its key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MqttConfigError {
-    #[error("mqtt.host and mqtt.topic_prefix must be set (no wildcards in the prefix)")]
+    #[error(
+        "mqtt.host and mqtt.topic_prefix must be set; the prefix's levels are non-empty, printable, without wildcards"
+    )]
     HostOrPrefix,
     #[error("mqtt.max_request_bytes must be 64..=65536 (it is {0})")]
     MaxRequestBytes(usize),
@@ -82,7 +84,7 @@ impl MqttConfig {
         }
         if self.host.is_empty()
             || self.topic_prefix.is_empty()
-            || self.topic_prefix.contains(['#', '+'])
+            || !self.topic_prefix.split('/').all(is_topic_level)
         {
             return Err(MqttConfigError::HostOrPrefix);
         }
@@ -100,4 +102,15 @@ impl MqttConfig {
         }
         Ok(())
     }
+}
+
+/// One level of an MQTT topic name edgeid publishes or subscribes under:
+/// non-empty, printable, no wildcard (`#`, `+`), no NUL or control
+/// character (a device id or prefix is spliced into topics).
+pub fn is_topic_level(level: &str) -> bool {
+    !level.is_empty()
+        && level.len() <= 128
+        && level
+            .chars()
+            .all(|c| !c.is_control() && c != '#' && c != '+' && c != '/')
 }

@@ -20,4 +20,9 @@ pub enum MqttError {
     Connection(#[from] rumqttc::v5::ConnectionError),
     #[error("the MQTT event loop stopped")]
     EventLoopStopped,
+    /// The device id cannot name a topic level (set at `keys init`).
+    #[error(
+        "device id {0:?} cannot name an MQTT topic level: no '/', '#', '+' or control characters"
+    )]
+    DeviceId(String),
 }

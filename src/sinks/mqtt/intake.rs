@@ -1,8 +1,7 @@
-//! Requests in: schema and replay checks (`request`), then the engine;
+//! Requests in: the schema check (`request`), then the engine (which
+//! refuses a replayed nonce);
 //! the verdict goes back through the delivery queue, a refusal to the
 //! `error` topic (QoS 0) with the request's nonce when it had one.
-
-use std::time::Instant;
 
 use rumqttc::v5::mqttbytes::QoS;
 use tokio::sync::mpsc;
@@ -17,8 +16,8 @@ pub(super) type ErrorTx = mpsc::UnboundedSender<(Option<String>, ApiError)>;
 
 impl Sink {
     pub(super) fn on_request(&mut self, payload: &[u8], err_tx: &ErrorTx) {
-        let request = parse(payload, self.max_request_bytes)
-            .and_then(|r| self.replay.check(&r.nonce, Instant::now()).map(|()| r));
+        // The engine handle refuses a replayed nonce (every bus shares it).
+        let request = parse(payload, self.max_request_bytes);
         let request = match request {
             Ok(r) => r,
             Err(e) => {

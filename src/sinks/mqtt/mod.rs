@@ -19,7 +19,7 @@
 //!   flush on shutdown.
 //! - `outbox`: the on-disk verdict queue, as the sink uses it.
 //! - `delivery`: the queue → broker path, in order, within a window.
-//! - `request`: the request schema and the replay guard (pure, no I/O).
+//! - `request`: the request schema (pure, no I/O).
 //! - `intake`: requests → engine; refusals on `error`.
 //! - `latency`: frame-to-bus marks, their log line and the observer.
 //!
@@ -39,7 +39,7 @@ pub mod request;
 mod sink;
 mod topics;
 
-pub use config::{MqttConfig, MqttConfigError, TlsConfig};
+pub use config::{MqttConfig, MqttConfigError, TlsConfig, is_topic_level};
 pub use error::MqttError;
 pub use latency::{LatencyObserver, PublishMark};
 pub use sink::{MqttSink, start};

@@ -3,10 +3,7 @@
 //!
 //! The payload is untrusted: its size is checked before parsing, unknown
 //! fields are refused, the nonce is required (it binds the verdict to this
-//! request) and a nonce seen recently is refused as a replay.
-
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+//! request); the replay guard is shared with D-Bus (`api::ReplayGuard`).
 
 use serde::Deserialize;
 
@@ -51,47 +48,6 @@ pub fn parse(payload: &[u8], max_bytes: usize) -> Result<Request, ApiError> {
         (Mode::Identify, None) => {}
     }
     Ok(req)
-}
-
-/// Nonces seen within `ttl`, bounded in number: a replay inside the window
-/// is refused; outside it the verdict it earned has long expired anyway.
-pub struct ReplayGuard {
-    ttl: Duration,
-    capacity: usize,
-    seen: HashMap<String, Instant>,
-    order: VecDeque<(Instant, String)>,
-}
-
-impl ReplayGuard {
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self {
-            ttl,
-            capacity,
-            seen: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    /// Records `nonce`; an error if it was already seen within the window.
-    pub fn check(&mut self, nonce: &str, now: Instant) -> Result<(), ApiError> {
-        while let Some((t, n)) = self.order.front() {
-            if now.duration_since(*t) < self.ttl && self.order.len() < self.capacity {
-                break;
-            }
-            if self.seen.get(n) == Some(t) {
-                self.seen.remove(n);
-            }
-            self.order.pop_front();
-        }
-        if self.seen.contains_key(nonce) {
-            return Err(ApiError::InvalidArgument(format!(
-                "nonce {nonce:?} was already used: each request needs a fresh nonce"
-            )));
-        }
-        self.seen.insert(nonce.to_owned(), now);
-        self.order.push_back((now, nonce.to_owned()));
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -141,19 +97,5 @@ mod tests {
                 .to_string()
                 .contains("limit is 1024")
         );
-    }
-
-    #[test]
-    fn replays_are_refused_within_the_window_and_memory_is_bounded() {
-        let t0 = Instant::now();
-        let mut g = ReplayGuard::new(Duration::from_secs(60), 3);
-        g.check("a", t0).expect("first use");
-        assert!(g.check("a", t0 + Duration::from_secs(1)).is_err());
-        g.check("b", t0).expect("b");
-        g.check("c", t0).expect("c");
-        g.check("d", t0).expect("d evicts the oldest");
-        assert!(g.seen.len() <= 3);
-        g.check("x", t0 + Duration::from_secs(120)).expect("x");
-        assert!(g.check("x", t0 + Duration::from_secs(121)).is_err());
     }
 }

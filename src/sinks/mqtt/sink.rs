@@ -20,12 +20,8 @@ use super::latency::{Latency, LatencyObserver};
 use super::link::{Link, Polled};
 use super::options::options;
 use super::outbox::Outbox;
-use super::request::ReplayGuard;
 use crate::api::{ApiError, EngineHandle, VerdictOut};
 use crate::store::Store;
-
-/// Nonces the replay guard remembers at most.
-const REPLAY_CAPACITY: usize = 100_000;
 
 pub struct MqttSink {
     stop: oneshot::Sender<Duration>,
@@ -46,20 +42,23 @@ impl MqttSink {
 }
 
 /// Starts the sink's task. Verdicts to publish arrive on `verdict_rx`;
-/// request tasks send theirs on `verdict_tx`. A request nonce is refused
-/// as a replay within `replay_window` (make it outlast any verdict it
-/// could earn). `observer`, when given, is told when each verdict reaches
+/// request tasks send theirs on `verdict_tx`. `observer`, when given, is told when each verdict reaches
 /// the socket.
 pub fn start(
     c: &MqttConfig,
-    replay_window: Duration,
     engine: EngineHandle,
     store: Store,
     verdict_tx: mpsc::UnboundedSender<VerdictOut>,
     verdict_rx: mpsc::UnboundedReceiver<VerdictOut>,
     observer: Option<Arc<dyn LatencyObserver>>,
 ) -> Result<MqttSink, MqttError> {
-    let topics = Topics::new(&c.topic_prefix, &engine.info.device_id);
+    let device = &engine.info.device_id;
+    if !super::is_topic_level(device) {
+        return Err(MqttError::DeviceId(
+            device.escape_debug().take(64).collect(),
+        ));
+    }
+    let topics = Topics::new(&c.topic_prefix, device);
     let options = options(c, &engine.info.device_id, &topics)?;
     let (stop, stop_rx) = oneshot::channel();
     let sink = Sink {
@@ -67,7 +66,6 @@ pub fn start(
         topics: Arc::new(topics),
         engine,
         outbox: Outbox::new(store, c.queue_capacity),
-        replay: ReplayGuard::new(replay_window, REPLAY_CAPACITY),
         max_request_bytes: c.max_request_bytes,
         reconnect_max: Duration::from_millis(c.reconnect_max_ms.max(100)),
         verdict_tx: Some(verdict_tx),
@@ -82,7 +80,6 @@ pub(super) struct Sink {
     pub topics: Arc<Topics>,
     pub engine: EngineHandle,
     pub outbox: Outbox,
-    pub replay: ReplayGuard,
     pub max_request_bytes: usize,
     pub reconnect_max: Duration,
     /// Request tasks send their verdicts here; dropped when stopping so the

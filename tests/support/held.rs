@@ -123,7 +123,7 @@ pub fn held_poses() -> Vec<Held> {
 /// shoulders around its main face.
 pub fn print_of(photo: &Path) -> RgbImage {
     let photo = image::open(photo).expect("photo").to_rgb8();
-    let analysis = super::common::pipeline().analyse(&photo).expect("analyse");
+    let analysis = super::models::pipeline().analyse(&photo).expect("analyse");
     let b = analysis.face.expect("a face in the photo").detection.bbox;
     let c = b.center();
     let (w, h) = (2.4 * b.width, 3.0 * b.height);
