@@ -215,9 +215,11 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
             a.impostor_pairs, a.far_resolution, a.genuine_pairs
         );
         println!(
-            "  threshold {:.4} at FAR 1e-3, TAR {:.2} % there",
+            "  threshold {:.4} at FAR 1e-3, TAR {:.2} % there; {:.4} at FAR 1e-2, TAR {:.2} %",
             a.threshold_at_far_1e3,
-            a.tar_at_far_1e3 * 100.0
+            a.tar_at_far_1e3 * 100.0,
+            a.threshold_at_far_1e2,
+            a.tar_at_far_1e2 * 100.0
         );
         println!(
             "  at {:.4}: FAR {:.2e} ({} accepted), TAR {:.2} %",

@@ -345,11 +345,20 @@ fn rejection_sentence(judged: &Judged) -> String {
                 .as_array()
                 .map(|rows| rows.iter().map(|r| r.to_string()).collect())
                 .unwrap_or_default();
-            format!(
-                "template row {} of subject {subject} failed its integrity check (store_tampered): \
-                 revoke and re-enrol {subject}, and investigate who changed the store",
-                rows.join(", ")
-            )
+            if rows.is_empty() {
+                // Rows deleted behind edgeid's back (the enrolment record
+                // says what was written).
+                format!(
+                    "the templates of subject {subject} were deleted outside `edgeid subjects revoke` (store_tampered): \
+                     revoke and re-enrol {subject}, and investigate who changed the store"
+                )
+            } else {
+                format!(
+                    "template row {} of subject {subject} failed its integrity check (store_tampered): \
+                     revoke and re-enrol {subject}, and investigate who changed the store",
+                    rows.join(", ")
+                )
+            }
         }
         Reason::ModelMismatch => format!(
             "{subject} was enrolled with another face model ({}) than {}: re-enrol with `edgeid enroll --replace`",

@@ -223,6 +223,9 @@ pub struct AllPairs {
     /// pairs are accepted, and the TAR over the same-identity pairs there.
     pub threshold_at_far_1e3: f32,
     pub tar_at_far_1e3: f64,
+    /// The same at FAR 1e-2.
+    pub threshold_at_far_1e2: f32,
+    pub tar_at_far_1e2: f64,
     /// At the threshold evaluated (the one given, else `threshold_at_far_1e3`):
     /// the cross-identity pairs accepted, their fraction, and the fraction
     /// of same-identity pairs accepted.
@@ -255,6 +258,7 @@ impl AllPairs {
             }
         }
         let (tar, threshold_at_far_1e3) = tar_at_far(&genuine, &impostor, 1e-3);
+        let (tar_at_far_1e2, threshold_at_far_1e2) = tar_at_far(&genuine, &impostor, 1e-2);
         let threshold = threshold.unwrap_or(threshold_at_far_1e3);
         let accepted = |scores: &[f32]| scores.iter().filter(|&&s| s >= threshold).count();
         let impostors_accepted = accepted(&impostor);
@@ -264,6 +268,8 @@ impl AllPairs {
             far_resolution: 1.0 / impostor.len().max(1) as f64,
             threshold_at_far_1e3,
             tar_at_far_1e3: tar,
+            threshold_at_far_1e2,
+            tar_at_far_1e2,
             threshold,
             impostors_accepted,
             far_at_threshold: impostors_accepted as f64 / impostor.len().max(1) as f64,
@@ -594,6 +600,71 @@ mod tests {
         assert!(pairs[0].genuine);
         assert_eq!(pairs[1].b, Path::new("/data/C_D/C_D_0012.jpg"));
         assert!(!pairs[1].genuine);
+    }
+
+    #[test]
+    fn configurations_parse_from_words_in_any_order() {
+        let v: Variant = "noflip+largest".parse().expect("parses");
+        assert_eq!(
+            (v.selection, v.flip, v.metric),
+            (SubjectRule::Largest, false, Metric::Cosine)
+        );
+        let v: Variant = "euclidean".parse().expect("parses");
+        assert_eq!(
+            (v.selection, v.flip, v.metric),
+            (SubjectRule::Central, true, Metric::Euclidean)
+        );
+        assert_eq!(v.label(), "central+flip+euclidean");
+        assert!("central+mirror".parse::<Variant>().is_err());
+        assert_eq!(default_variants().len(), 8);
+    }
+
+    #[test]
+    fn descriptors_follow_flip_and_metric() {
+        let views = RawViews {
+            plain: vec![3.0, 0.0],
+            mirrored: vec![1.0, 2.0],
+        };
+        let v = |s: &str| s.parse::<Variant>().expect("parses");
+        assert_eq!(
+            v("noflip+euclidean").descriptor(&views),
+            Some(vec![3.0, 0.0])
+        );
+        assert_eq!(v("flip+euclidean").descriptor(&views), Some(vec![2.0, 1.0]));
+        let unit = v("flip+cosine").descriptor(&views).expect("non-zero");
+        assert!((similarity(&unit, &unit, Metric::Cosine) - 1.0).abs() < 1e-6);
+        assert_eq!(
+            similarity(&[0.0, 3.0], &[4.0, 0.0], Metric::Euclidean),
+            -5.0
+        );
+    }
+
+    #[test]
+    fn all_pairs_split_by_the_identity_folder() {
+        let images: Vec<PathBuf> = [
+            "A/A_0001.jpg",
+            "A/A_0002.jpg",
+            "B/B_0001.jpg",
+            "C/C_0001.jpg",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let vectors: [&[f32]; 4] = [&[1.0, 0.0], &[0.8, 0.6], &[0.0, 1.0], &[0.6, 0.8]];
+        let descriptors: BTreeMap<&Path, &[f32]> =
+            images.iter().map(PathBuf::as_path).zip(vectors).collect();
+        let all = AllPairs::measure(&images, &descriptors, Metric::Cosine, Some(0.9));
+        assert_eq!((all.genuine_pairs, all.impostor_pairs), (1, 5));
+        // Impostors: 0, 0.6, 0.6, 0.96, 0.8: FAR 1e-3 needs a threshold above 0.96.
+        assert!(
+            all.threshold_at_far_1e3 > 0.96,
+            "{}",
+            all.threshold_at_far_1e3
+        );
+        assert_eq!(all.tar_at_far_1e3, 0.0, "the genuine pair scores 0.8");
+        assert_eq!(all.impostors_accepted, 1);
+        assert!((all.far_at_threshold - 0.2).abs() < 1e-12);
+        assert!((all.far_resolution - 0.2).abs() < 1e-12);
     }
 
     #[test]
