@@ -70,6 +70,18 @@ impl FaceEmbedder {
                 what: "the embedder must take one image and return one vector".into(),
             });
         }
+        if spec.metric != Metric::Cosine {
+            // Embeddings are unit vectors compared by dot product (the
+            // gallery, its quantised pass and its thresholds rely on it);
+            // scoring raw vectors by another distance is not implemented.
+            return Err(VisionError::UnexpectedModel {
+                model: spec.id.clone(),
+                what: format!(
+                    "the manifest declares metric {:?}; edgeid scores embeddings by cosine only",
+                    spec.metric.to_string()
+                ),
+            });
+        }
         let flip = spec.flip_tta;
         Ok(Self { session, flip })
     }
@@ -284,6 +296,20 @@ mod tests {
             let n = 10.0f32.sqrt();
             assert!((e.0[0] - 3.0 / n).abs() < 1e-6 && (e.0[1] - 1.0 / n).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn an_embedder_declaring_another_metric_is_refused() {
+        let spec = crate::infer::manifest::test_spec(
+            "face_embedder",
+            "[1, 3, 2, 2]",
+            "[1, 2]",
+            "metric = \"euclidean\"",
+        );
+        let err = FaceEmbedder::new(Box::new(TopRow(spec)))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("cosine only"), "{err}");
     }
 
     #[test]
