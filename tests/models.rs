@@ -132,3 +132,46 @@ fn a_newer_manifest_schema_is_refused() {
     let err = Manifest::open(dir.path()).expect_err("must refuse");
     assert!(err.to_string().contains("schema 99"), "{err}");
 }
+
+#[test]
+fn the_embedder_declares_cosine_and_another_metric_is_refused_at_load() {
+    use edgeid::infer::manifest::Metric;
+    use edgeid::pipeline::{FacePipeline, PipelineConfig};
+    let embedder = manifest()
+        .by_role(ModelRole::FaceEmbedder)
+        .expect("embedder")
+        .clone();
+    assert_eq!(embedder.metric, Metric::Cosine);
+    // Declaring Euclidean (as dlib was trained) is refused, not silently
+    // scored by cosine: edgeid compares unit vectors only.
+    let dir = copy_models();
+    let path = dir.path().join("manifest.toml");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    assert_eq!(
+        text.matches("metric = \"cosine\"").count(),
+        1,
+        "one declaration"
+    );
+    std::fs::write(
+        &path,
+        text.replace("metric = \"cosine\"", "metric = \"euclidean\""),
+    )
+    .expect("write");
+    let manifest = Manifest::open(dir.path()).expect("still parses");
+    let err = FacePipeline::load(
+        &manifest,
+        default_backend().as_ref(),
+        PipelineConfig::default(),
+    )
+    .err()
+    .expect("must refuse");
+    assert!(err.to_string().contains("cosine only"), "{err}");
+    // An unknown metric is a parse error naming the file.
+    std::fs::write(
+        &path,
+        text.replace("metric = \"cosine\"", "metric = \"manhattan\""),
+    )
+    .expect("write");
+    let err = Manifest::open(dir.path()).expect_err("must refuse");
+    assert!(err.to_string().contains("manifest.toml"), "{err}");
+}

@@ -128,3 +128,103 @@ fn two_faces_side_by_side_are_ambiguous() {
     assert!(analysis.faces_detected >= 2, "{}", analysis.faces_detected);
     assert!(analysis.ambiguous);
 }
+
+/// A square around the photo's face, twice the face's side, resized to `side`.
+fn face_tile(photo: &RgbImage, side: u32) -> RgbImage {
+    let face = pipeline()
+        .analyse(photo)
+        .expect("runs")
+        .face
+        .expect("a face");
+    let b = face.detection.bbox;
+    let c = b.center();
+    let half = b.width.max(b.height);
+    let x0 = (c.x - half).max(0.0) as u32;
+    let y0 = (c.y - half).max(0.0) as u32;
+    let w = ((2.0 * half) as u32).min(photo.width() - x0);
+    let h = ((2.0 * half) as u32).min(photo.height() - y0);
+    let crop = image::imageops::crop_imm(photo, x0, y0, w, h).to_image();
+    image::imageops::resize(&crop, side, side, image::imageops::FilterType::Triangle)
+}
+
+#[test]
+fn a_larger_bystander_at_the_edge_is_not_the_subject() {
+    use edgeid::pipeline::{FaceSelection, StageTimings, SubjectRule};
+    let samples = require!(samples());
+    let photo = |name: &str| load_image(&samples.join(name)).expect("decodes");
+    // The user near the centre, a bystander closer to the lens at the edge.
+    let mut frame = RgbImage::from_pixel(800, 480, image::Rgb([110, 110, 110]));
+    image::imageops::overlay(&mut frame, &face_tile(&photo("obama.jpg"), 240), 240, 120);
+    image::imageops::overlay(&mut frame, &face_tile(&photo("biden.jpg"), 270), 530, 105);
+    let p = pipeline();
+    let detections = p.detector().detect(&frame).expect("detects");
+    assert_eq!(detections.len(), 2, "{detections:?}");
+    let subject_x = |rule| {
+        let selection = FaceSelection {
+            rule,
+            ..FaceSelection::default()
+        };
+        let subject = p
+            .subject(
+                &frame,
+                detections.clone(),
+                &selection,
+                &mut StageTimings::default(),
+            )
+            .expect("runs");
+        let (detection, _) = subject.face.expect("a subject");
+        (detection.bbox.center().x, subject.ambiguous)
+    };
+    let (x, _) = subject_x(SubjectRule::Largest);
+    assert!(x > 530.0, "largest: the bystander ({x})");
+    let (x, ambiguous) = subject_x(SubjectRule::LargeAndCentral);
+    assert!(
+        x < 530.0 && !ambiguous,
+        "large and central: the user ({x}, {ambiguous})"
+    );
+    // The default pipeline scores the user, and only the user.
+    let analysis = p.analyse(&frame).expect("runs");
+    assert!(!analysis.ambiguous);
+    let probe = analysis.face.expect("a face").embedding;
+    let t = shipped_threshold();
+    let obama2 = embed_file(&samples, "obama2.jpg");
+    let biden = embed_file(&samples, "biden.jpg");
+    assert!(
+        t.accepts(probe.cosine(&obama2)),
+        "{}",
+        probe.cosine(&obama2)
+    );
+    assert!(!t.accepts(probe.cosine(&biden)), "{}", probe.cosine(&biden));
+}
+
+#[test]
+fn templates_made_without_flip_match_probes_with_flip() {
+    // Turning `flip_tta` on (or off) keeps templates enrolled under the
+    // other setting working: the same model, the same space.
+    let samples = require!(samples());
+    let p = pipeline();
+    let flipped = |name: &str| {
+        let image = load_image(&samples.join(name)).expect("decodes");
+        let face = p.analyse(&image).expect("runs").face.expect("a face");
+        let views = p.embedder().raw_views(&face.chip).expect("embeds");
+        let plain = Embedding::normalised(views.plain.clone()).expect("non-zero");
+        if !p.embedder().flip() {
+            assert_eq!(plain, face.embedding, "flip off: the chip alone");
+        }
+        (
+            plain,
+            Embedding::normalised(views.mean()).expect("non-zero"),
+        )
+    };
+    let (plain, flip) = flipped("obama.jpg");
+    assert!(plain.cosine(&flip) > 0.98, "{}", plain.cosine(&flip));
+    let t = shipped_threshold();
+    let (template, _) = flipped("obama2.jpg");
+    assert!(
+        t.accepts(flip.cosine(&template)),
+        "{}",
+        flip.cosine(&template)
+    );
+    let (_, biden) = flipped("biden.jpg");
+    assert!(!t.accepts(biden.cosine(&template)));
+}
