@@ -18,5 +18,6 @@ pub mod pipeline;
 pub mod sinks;
 pub mod sources;
 pub mod store;
+pub mod untrusted;
 pub mod verdict;
 pub mod vision;

@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("edgeid: {}", explain(&error));
-            ExitCode::FAILURE
+            match error.downcast_ref::<cli::exit::ExitStatus>() {
+                Some(status) => ExitCode::from(status.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -26,11 +26,16 @@ fn gradient(w: u32, h: u32) -> RgbImage {
 
 /// A PNG whose header claims `w`×`h` but holds no pixel data.
 fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    png_header_claiming(w, h, 8, 2) // 8-bit RGB
+}
+
+/// A PNG header of `w`×`h` at `depth` bits, PNG colour type `colour`.
+fn png_header_claiming(w: u32, h: u32, depth: u8, colour: u8) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = b"IHDR".to_vec();
     ihdr.extend_from_slice(&w.to_be_bytes());
     ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    ihdr.extend_from_slice(&[depth, colour, 0, 0, 0]);
     out.extend_from_slice(&13u32.to_be_bytes());
     out.extend_from_slice(&ihdr);
     out.extend_from_slice(&crc32fast::hash(&ihdr).to_be_bytes());
@@ -121,6 +126,23 @@ fn decompression_bomb_is_refused_from_the_header() {
     match err {
         ImageError::TooLarge { width, height, .. } => assert_eq!((width, height), (20_000, 20_000)),
         other => panic!("expected TooLarge, got {other}"),
+    }
+}
+
+/// Within the side limit, but 16-bit RGBA: 8 bytes a pixel decoded, plus
+/// the RGB copy. The security report's 522 KB 16-bit PNG peaked at 803 MB;
+/// the memory a frame may use is checked from the header now.
+#[test]
+fn a_deep_png_is_refused_by_the_memory_it_would_take() {
+    let err =
+        decode_image(&png_header_claiming(6000, 6000, 16, 6), "deep.png").expect_err("must refuse");
+    match err {
+        ImageError::TooMuchMemory {
+            bytes_per_pixel: 8,
+            needed,
+            ..
+        } => assert_eq!(needed, 6000 * 6000 * (8 + 3)),
+        other => panic!("expected TooMuchMemory, got {other}"),
     }
 }
 

@@ -85,15 +85,31 @@ fn verdicts_verify_and_each_failure_is_named() {
     let e = env();
     e.init();
     let v = verdict(&e, "n-1");
+    // A genuine reject is not a reason to open: status 3, not 0.
     e.cmd()
         .args(["verdict", "verify", "--nonce", "n-1", &v])
         .assert()
-        .success();
+        .code(3)
+        .stderr(predicate::str::contains("genuine but says reject"));
+    // Neither a nonce nor an explicit --any-nonce: a usage error.
+    e.cmd()
+        .args(["verdict", "verify", "--any-decision", &v])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--nonce"));
     let jwk = e.dir.join("jwk.json");
     std::fs::write(&jwk, e.jwk()).expect("jwk");
     let out = e
         .cmd()
-        .args(["verdict", "verify", "--json", "--key"])
+        .args([
+            "verdict",
+            "verify",
+            "--json",
+            "--any-decision",
+            "--nonce",
+            "n-1",
+            "--key",
+        ])
         .arg(&jwk)
         .arg(&v)
         .assert()
@@ -107,6 +123,13 @@ fn verdicts_verify_and_each_failure_is_named() {
     assert_eq!(report["verified"]["claims"]["reason"], "no_face");
     assert_eq!(report["verified"]["claims"]["sub"], "nobody");
     assert_eq!(report["verified"]["claims"]["iss"], "door-1");
+    // A photo file, no liveness possible: a controller can tell.
+    assert_eq!(report["verified"]["claims"]["src"], "file");
+    assert_eq!(report["verified"]["claims"]["liveness"], "none");
+    assert_eq!(
+        report["verified"]["claims"]["amr"],
+        serde_json::json!(["face"])
+    );
     e.cmd()
         .args(["verdict", "verify", "--nonce", "n-2", &v])
         .assert()
@@ -117,7 +140,7 @@ fn verdicts_verify_and_each_failure_is_named() {
     tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).expect("utf8");
     e.cmd()
-        .args(["verdict", "verify", &tampered])
+        .args(["verdict", "verify", "--any-nonce", &tampered])
         .assert()
         .failure()
         .stderr(predicate::str::contains("check failed"));
@@ -127,12 +150,30 @@ fn verdicts_verify_and_each_failure_is_named() {
     let other_jwk = e.dir.join("other.json");
     std::fs::write(&other_jwk, other.jwk()).expect("jwk");
     e.cmd()
-        .args(["verdict", "verify", "--key"])
+        .args(["verdict", "verify", "--any-nonce", "--key"])
         .arg(&other_jwk)
         .arg(&v)
         .assert()
         .failure()
         .stderr(predicate::str::contains("kid check failed"));
+    // A JWK with the private part: refused, and said why.
+    let mut private: serde_json::Value = serde_json::from_str(&e.jwk()).expect("jwk json");
+    private["d"] = serde_json::json!("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
+    let private_jwk = e.dir.join("private.json");
+    std::fs::write(&private_jwk, private.to_string()).expect("jwk");
+    e.cmd()
+        .args([
+            "verdict",
+            "verify",
+            "--any-nonce",
+            "--any-decision",
+            "--key",
+        ])
+        .arg(&private_jwk)
+        .arg(&v)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("carries a private key"));
 }
 
 #[test]
@@ -143,7 +184,7 @@ fn expired_verdicts_are_rejected() {
     let v = verdict(&e, "n");
     std::thread::sleep(std::time::Duration::from_millis(2100));
     e.cmd()
-        .args(["verdict", "verify", &v])
+        .args(["verdict", "verify", "--any-nonce", &v])
         .assert()
         .failure()
         .stderr(predicate::str::contains("exp check failed"));
@@ -156,7 +197,14 @@ fn seq_increases_across_invocations() {
     let seq = |v: &str| -> u64 {
         let out = e
             .cmd()
-            .args(["verdict", "verify", "--json", v])
+            .args([
+                "verdict",
+                "verify",
+                "--json",
+                "--any-nonce",
+                "--any-decision",
+                v,
+            ])
             .assert()
             .success()
             .get_output()

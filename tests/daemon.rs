@@ -90,7 +90,10 @@ fn config_check_names_unknown_keys_and_accepts_the_example() {
         .expect("run");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(report["liveness"], "challenge", "{report}");
-    assert_eq!(report["lockout"], "3 failures in 90 s", "{report}");
+    assert_eq!(
+        report["lockout"], "3 failures in 90 s, then waits of 2 s doubling to 300 s",
+        "{report}"
+    );
 
     for (body, key) in [
         ("[mqtt]\nhostname = \"x\"\n", "hostname"),

@@ -151,6 +151,7 @@ fn auth1_on_a_private_bus() {
         ("ListSubjects", vec![]),
         ("Revoke", vec!["obama"]),
         ("EnrollStart", vec!["mallory", "['face']"]),
+        ("Unlock", vec!["obama"]),
     ] {
         let (ok, _, stderr) = gdbus(&bus.address, true, method, &args);
         assert!(
@@ -207,10 +208,37 @@ fn auth1_on_a_private_bus() {
         let mut subjects = proxy.list_subjects().await.expect("ListSubjects");
         subjects.sort();
         assert_eq!(subjects, vec!["carol".to_owned(), "obama".to_owned()]);
+        // Replacing is explicit: EnrollStart refuses an enrolled subject,
+        // EnrollReplace one that is not enrolled.
+        let err = proxy
+            .enroll_start("carol", &["face"])
+            .await
+            .expect_err("carol is enrolled");
+        assert!(err.to_string().contains("SubjectExists"), "{err}");
+        let err = proxy
+            .enroll_replace("dave", &["face"])
+            .await
+            .expect_err("dave is not enrolled");
+        assert!(err.to_string().contains("NoSuchSubject"), "{err}");
+        assert_eq!(proxy.unlock("carol").await.expect("Unlock"), 0);
         proxy.revoke("carol").await.expect("Revoke");
         let err = proxy.revoke("carol").await.expect_err("already gone");
         assert!(err.to_string().contains("NoSuchSubject"), "{err}");
     });
+
+    // Admin actions record who asked: the uid the bus vouched for.
+    let records = f.audit_records();
+    for event in ["enroll", "unlock", "revoke"] {
+        let record = records
+            .iter()
+            .rfind(|r| r["event"] == event && r["subject"] == "carol")
+            .unwrap_or_else(|| panic!("no {event} record for carol"));
+        assert_eq!(
+            record["detail"]["by"],
+            serde_json::json!({"via": "dbus", "uid": 0}),
+            "{record}"
+        );
+    }
 
     daemon.stop();
 }

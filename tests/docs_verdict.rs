@@ -10,6 +10,10 @@
 //!   examples; each must accept a valid accept verdict carrying `$NONCE`
 //!   and refuse a tampered one, an expired one, one with another nonce, a
 //!   valid reject, and a verdict checked against another device's key.
+//! - ```` ```python policy ````: a door's policy on the evidence claims; must
+//!   accept a live camera verdict and refuse the photo-file accept and a
+//!   camera verdict with liveness off (those two are signed here with a
+//!   key of the test's own: no camera can run on this machine).
 //!
 //! Any other fenced block fails the test: every example in the document is
 //! run. The claims and reason-code tables must also name every claim of a
@@ -213,13 +217,13 @@ fn every_example_in_docs_verdict_md_runs() {
     for b in &blocks {
         let known = matches!(
             (b.lang.as_str(), b.tag.as_str()),
-            ("json", "header" | "claims") | ("sh", "" | "verify") | ("python", "verify")
+            ("json", "header" | "claims") | ("sh", "" | "verify") | ("python", "verify" | "policy")
         );
         assert!(
             known,
             "docs/verdict.md line {}: a ```{} {} block this test does not run; every example \
-             there must be run (tag it `sh`, `sh verify`, `python verify`, `json header` or \
-             `json claims`, or add a runner here)",
+             there must be run (tag it `sh`, `sh verify`, `python verify`, `python policy`, \
+             `json header` or `json claims`, or add a runner here)",
             b.line, b.lang, b.tag
         );
     }
@@ -369,4 +373,58 @@ fn every_example_in_docs_verdict_md_runs() {
             eprintln!("{what}: {case}: refused ({})", why.trim());
         }
     }
+
+    // The door's policy on the evidence claims.
+    let policies: Vec<&Block> = blocks.iter().filter(|b| b.tag == "policy").collect();
+    assert!(
+        !policies.is_empty(),
+        "docs/verdict.md must show a door's policy"
+    );
+    let (camera_jwk, live) = signed_as(&accepted, "camera", "motion");
+    let (_, unlive) = signed_as(&accepted, "camera", "off");
+    for b in &policies {
+        let what = format!("docs/verdict.md line {} (```python policy)", b.line);
+        let cases = [
+            ("a live camera accept", &camera_jwk, &live, true),
+            (
+                "a camera accept with liveness off",
+                &camera_jwk,
+                &unlive,
+                false,
+            ),
+            ("the photo-file accept", &jwk, &accept, false),
+        ];
+        for (case, key, token, opens) in cases {
+            controller.put("device.jwk", key);
+            controller.put("verdict.jws", &format!("{token}\n"));
+            let out = controller.run(b, NONCE);
+            assert_eq!(
+                out.status.success(),
+                opens,
+                "{what}: {case}:\n{}",
+                text(&out)
+            );
+            eprintln!(
+                "{what}: {case}: {}",
+                if opens { "opens" } else { "refused" }
+            );
+        }
+    }
+}
+
+/// `claims` with other evidence claims, signed by a fresh key of the
+/// test's own; with that key's JWK.
+fn signed_as(claims: &serde_json::Value, src: &str, liveness: &str) -> (String, String) {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key pair");
+    let jwk = edgeid::verdict::Jwk::from_public_key(pair.public_key().as_ref());
+    let mut claims = claims.clone();
+    claims["src"] = src.into();
+    claims["liveness"] = liveness.into();
+    let claims: edgeid::verdict::Claims = serde_json::from_value(claims).expect("claims");
+    let kid = jwk.kid.clone().expect("kid");
+    let token = edgeid::verdict::jws::sign(&claims, &pair, &kid).expect("sign");
+    (serde_json::to_string(&jwk).expect("jwk"), token)
 }

@@ -122,7 +122,10 @@ fn genuine_accepts_impostor_rejects_and_identify_is_opt_in() {
 #[test]
 fn repeated_failures_lock_the_subject_out_without_running_models() {
     let samples = require!(samples());
-    let e = Device::new("[lockout]\nmax_failures = 3\nwindow_secs = 600\n");
+    // A wait of 600 s after the third failure: long enough to be certain here.
+    let e = Device::new(
+        "[lockout]\nmax_failures = 3\nwindow_secs = 600\nbackoff_initial_secs = 600\nbackoff_max_secs = 600\n",
+    );
     e.init();
     e.cmd()
         .args(["enroll", "--subject", "obama"])
@@ -160,6 +163,29 @@ fn repeated_failures_lock_the_subject_out_without_running_models() {
         "locked_out"
     );
     assert!(e.audit_records().iter().any(|r| r["event"] == "lockout"));
+
+    // An admin unlocks: the failures go, audited with who did it, and the
+    // genuine face is accepted again.
+    let out = e
+        .cmd()
+        .args(["--json", "subjects", "unlock", "obama"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(stdout_json(&out)["failures_cleared"], 3);
+    let unlock = e
+        .audit_records()
+        .into_iter()
+        .rfind(|r| r["event"] == "unlock")
+        .expect("an unlock record");
+    assert_eq!(unlock["detail"]["by"]["via"], "cli");
+    assert_eq!(unlock["detail"]["failures_cleared"], 3);
+    e.cmd()
+        .args(["verify", "--subject", "obama"])
+        .arg(samples.join("obama2.jpg"))
+        .assert()
+        .success();
 }
 
 #[test]

@@ -195,10 +195,12 @@ fn a_still_photo_of_an_enrolled_person_times_out_without_liveness() {
 fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
     let scene = require!(Scene::held_print());
     // A frame every 200 ms: the engine analyses each one in turn. One failed
-    // attempt locks the subject, so the attack must count as one.
+    // attempt would lock the subject, but a print is not a face judged
+    // against the claim: it must not lock the person it shows out.
     let daemon = scene.start(
         5.0,
-        "[liveness]\nmode = \"motion\"\n[lockout]\nmax_failures = 1\nwindow_secs = 600\n",
+        "[liveness]\nmode = \"motion\"\n[lockout]\nmax_failures = 1\nwindow_secs = 600\n\
+         backoff_initial_secs = 600\nbackoff_max_secs = 600\n",
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (verify, identify, retry) = rt.block_on(async {
@@ -208,13 +210,7 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
         let r = p.verify("obama", "held-3", 30_000).await.expect("Verify");
         (v, i, r)
     });
-    let c = claims(&retry);
-    assert_eq!(
-        c["reason"].as_str(),
-        Some("locked_out"),
-        "a presentation attack must count toward lockout: {c}"
-    );
-    for token in [&verify, &identify] {
+    for token in [&verify, &identify, &retry] {
         let c = claims(token);
         assert_eq!(
             (c["decision"].as_str(), c["reason"].as_str()),
@@ -229,7 +225,7 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
         .partition(|r| r["reason"] == "locked_out");
     assert_eq!(
         (locked.len(), attacks.len()),
-        (1, 2),
+        (0, 3),
         "{locked:?} {attacks:?}"
     );
     for r in attacks {

@@ -6,6 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use edgeid::decision::Gallery;
+use edgeid::decision::Provenance;
 use edgeid::decision::lockout::{LockState, Lockout, LockoutConfig};
 use edgeid::store::keys::{self, KekSource, KeyError};
 use edgeid::store::templates::{self, ModelLabel, NewTemplate};
@@ -386,6 +387,8 @@ fn lockout_counts_failures_and_survives_restart() {
     let lock = Lockout::from(LockoutConfig {
         max_failures: 3,
         window_secs: 60,
+        backoff_initial_secs: 60,
+        backoff_max_secs: 60,
     });
     let t0 = 1_000_000;
     for i in 0..2 {
@@ -403,7 +406,8 @@ fn lockout_counts_failures_and_survives_restart() {
     drop(f.store);
     let mut store = Store::open(&f.state).expect("reopen");
     match lock.check(&store, "alice", t0 + 30_000).expect("check") {
-        LockState::Locked { until_ms, .. } => assert_eq!(until_ms, t0 + 60_000),
+        // The wait runs from the latest failure.
+        LockState::Locked { until_ms, .. } => assert_eq!(until_ms, t0 + 2 + 60_000),
         s => panic!("expected locked, got {s:?}"),
     }
     assert!(matches!(
@@ -411,13 +415,13 @@ fn lockout_counts_failures_and_survives_restart() {
         LockState::Open { .. }
     ));
     assert!(matches!(
-        lock.check(&store, "alice", t0 + 60_001).expect("check"),
+        lock.check(&store, "alice", t0 + 60_002).expect("check"),
         LockState::Open { .. }
     ));
-    lock.record(&mut store, "alice", true, t0 + 60_002)
+    lock.record(&mut store, "alice", true, t0 + 60_003)
         .expect("success");
     assert_eq!(
-        lock.check(&store, "alice", t0 + 60_003).expect("check"),
+        lock.check(&store, "alice", t0 + 60_004).expect("check"),
         LockState::Open { recent_failures: 0 }
     );
 }
@@ -451,6 +455,7 @@ fn a_verdict_number_and_its_audit_record_commit_together() {
         outcome: &outcome,
         nonce: Some("n-1"),
         modalities: &["face"],
+        provenance: Provenance::PHOTOS,
         lifetime_secs: 30,
         detail: serde_json::json!({}),
     };
@@ -498,6 +503,7 @@ fn issue_seq(store: &mut Store, ring: &keys::KeyRing) -> u64 {
         outcome: &outcome,
         nonce: None,
         modalities: &["face"],
+        provenance: Provenance::PHOTOS,
         lifetime_secs: 30,
         detail: serde_json::json!({}),
     };

@@ -7,6 +7,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
 use edgeid::decision::{Decision, Mode, Reason};
+use edgeid::verdict::claims::{Capture, LivenessCheck};
 use edgeid::verdict::jwk::thumbprint;
 use edgeid::verdict::{Claims, Jwk, VerdictError, jws};
 
@@ -31,6 +32,9 @@ fn claims(now: i64, nonce: Option<&str>) -> Claims {
         mode: Mode::Verify,
         reason: Reason::Match,
         modalities: vec!["face".into()],
+        src: Capture::Camera,
+        liveness: LivenessCheck::Motion,
+        amr: vec!["face".into()],
     }
 }
 
@@ -59,16 +63,19 @@ fn header_and_claims_are_exactly_the_designed_ones() {
     assert_eq!(
         keys,
         [
+            "amr",
             "decision",
             "exp",
             "iat",
             "iss",
             "jti",
+            "liveness",
             "modalities",
             "mode",
             "nonce",
             "reason",
             "seq",
+            "src",
             "sub"
         ]
     );

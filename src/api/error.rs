@@ -8,6 +8,9 @@ pub enum ApiError {
     NotAuthorized(String),
     #[error("{0}")]
     NoSuchSubject(String),
+    /// EnrollStart for a subject already enrolled (EnrollReplace replaces).
+    #[error("{0}")]
+    SubjectExists(String),
     #[error("{0}")]
     Busy(String),
     #[error("{0}")]
@@ -30,6 +33,7 @@ impl ApiError {
         match self {
             Self::NotAuthorized(_) => "NotAuthorized",
             Self::NoSuchSubject(_) => "NoSuchSubject",
+            Self::SubjectExists(_) => "SubjectExists",
             Self::Busy(_) => "Busy",
             Self::Timeout(_) => "Timeout",
             Self::InvalidArgument(_) => "InvalidArgument",

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ApiError, EngineInfo, EnrollEvent, Job, Origin, ReplayGuard, Reply, VerdictOut};
+use super::{
+    Admin, ApiError, EngineInfo, EnrollEvent, Job, Origin, ReplayGuard, Reply, VerdictOut,
+};
 use crate::decision::Mode;
 
 /// The sinks' side of the engine: cheap to clone.
@@ -162,20 +164,30 @@ impl EngineHandle {
     pub async fn enroll(
         &self,
         subject: String,
+        replace: bool,
+        by: Admin,
         events: mpsc::UnboundedSender<(String, EnrollEvent)>,
     ) -> Result<(), ApiError> {
         check_subject(&subject)?;
         let rx = self.submit(|reply| Job::Enroll {
             subject,
+            replace,
+            by,
             events,
             reply,
         })?;
         Self::wait(rx).await
     }
 
-    pub async fn revoke(&self, subject: String) -> Result<usize, ApiError> {
+    pub async fn revoke(&self, subject: String, by: Admin) -> Result<usize, ApiError> {
         check_subject(&subject)?;
-        let rx = self.submit(|reply| Job::Revoke { subject, reply })?;
+        let rx = self.submit(|reply| Job::Revoke { subject, by, reply })?;
+        Self::wait(rx).await
+    }
+
+    pub async fn unlock(&self, subject: String, by: Admin) -> Result<usize, ApiError> {
+        check_subject(&subject)?;
+        let rx = self.submit(|reply| Job::Unlock { subject, by, reply })?;
         Self::wait(rx).await
     }
 

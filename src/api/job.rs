@@ -48,16 +48,46 @@ pub enum Job {
     },
     Enroll {
         subject: String,
+        /// Replace an enrolled subject's templates (EnrollReplace); without
+        /// it, an enrolled subject is refused, never silently replaced.
+        replace: bool,
+        by: Admin,
         events: mpsc::UnboundedSender<(String, EnrollEvent)>,
         reply: Reply<()>,
     },
     Revoke {
         subject: String,
+        by: Admin,
         reply: Reply<usize>,
     },
     ListSubjects {
         reply: Reply<Vec<String>>,
     },
+    /// Clear a subject's failed attempts (ends a lockout wait).
+    Unlock {
+        subject: String,
+        by: Admin,
+        reply: Reply<usize>,
+    },
+}
+
+/// Who asked for an admin action, for its audit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Admin {
+    pub via: Origin,
+    /// The caller's uid: as the bus daemon vouches for it, or this
+    /// process's for the CLI verbs.
+    pub uid: u32,
+}
+
+impl Admin {
+    /// The user running this process (the CLI verbs).
+    pub fn this_process() -> Self {
+        Self {
+            via: Origin::Cli,
+            uid: nix::unistd::getuid().as_raw(),
+        }
+    }
 }
 
 /// A liveness challenge announced to the person at the camera (the D-Bus

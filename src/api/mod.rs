@@ -10,15 +10,18 @@
 //! - `job`: jobs, verdicts and events in flight, the engine's fixed facts.
 //! - `handle`: [`EngineHandle`]: argument checks, the bounded queue, waiting.
 //! - `replay`: [`ReplayGuard`], one verdict per nonce on every bus.
+//! - `rate`: [`RateLimiter`], requests per minute per caller.
 
 mod error;
 mod handle;
 mod job;
+mod rate;
 mod replay;
 
 /// Where a request came from; the decision path records it.
 pub use crate::decision::Origin;
 pub use error::ApiError;
 pub use handle::{EngineHandle, Limits, MAX_NONCE_LEN, check_nonce, check_subject};
-pub use job::{ChallengeHint, EngineInfo, EnrollEvent, Job, Reply, VerdictOut};
+pub use job::{Admin, ChallengeHint, EngineInfo, EnrollEvent, Job, Reply, VerdictOut};
+pub use rate::RateLimiter;
 pub use replay::{REPLAY_CAPACITY, REPLAY_MARGIN, ReplayGuard};

@@ -70,8 +70,11 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
         walk_up: config.daemon.walk_up,
         liveness: config.liveness.mode.as_str(),
         lockout: format!(
-            "{} failures in {} s",
-            config.lockout.max_failures, config.lockout.window_secs
+            "{} failures in {} s, then waits of {} s doubling to {} s",
+            config.lockout.max_failures,
+            config.lockout.window_secs,
+            config.lockout.backoff_initial_secs,
+            config.lockout.backoff_max_secs
         ),
         file,
         problems,

@@ -8,12 +8,13 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
+use edgeid::api::Admin;
 use edgeid::config::Config;
 use edgeid::decision::Issued;
 use edgeid::decision::enrolment::face_templates;
 use edgeid::decision::pad::{PadCheck, PadCheckInfo};
 use edgeid::decision::{
-    Authenticator, Evidence, Judged, Mode, Origin, Outcome, Policy, Reason, Sample,
+    Authenticator, Evidence, Judged, Mode, Origin, Outcome, Policy, Provenance, Reason, Sample,
 };
 use edgeid::pipeline::{FacePipeline, StageTimings};
 use edgeid::sources::load_image;
@@ -168,7 +169,7 @@ pub fn enroll(
         detail: serde_json::json!({
             "modality": FACE, "model_id": spec.id, "model_sha256": spec.sha256,
             "samples": files.len(), "accepted": vectors.len(), "rejected": rejected,
-            "quality": qualities, "replace": replace,
+            "quality": qualities, "replace": replace, "by": Admin::this_process(),
             // No passive PAD model carried signal on real photos (README, Liveness),
             // so none ships; the active challenge needs a camera, not photos.
             "presentation_attack_check": pad_info.as_ref().map_or(
@@ -256,14 +257,17 @@ pub fn decide(
     let request = edgeid::decision::Request::new(req.mode, req.subject, req.nonce, Origin::Cli);
     let mut gathered = Gathered::default();
     // Lockout first: a locked-out subject is answered without loading a model.
-    let judged = match auth.locked_out(store, &request)? {
-        Some(early) => early,
-        None => judge_photos(store, keys, &auth, pipeline, req, &request, &mut gathered)?,
+    let (judged, provenance) = match auth.locked_out(store, &request)? {
+        Some(early) => (early, Provenance::NONE),
+        None => (
+            judge_photos(store, keys, &auth, pipeline, req, &request, &mut gathered)?,
+            Provenance::PHOTOS,
+        ),
     };
     let message = (judged.outcome.reason != Reason::Match).then(|| rejection_sentence(&judged));
     let t = Instant::now();
     let outcome = judged.outcome.clone();
-    let issued = auth.finish(store, keys, &request, judged)?;
+    let issued = auth.finish(store, keys, &request, judged, provenance)?;
     Ok(DecisionReport {
         outcome,
         issued,

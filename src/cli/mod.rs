@@ -11,6 +11,7 @@ mod demo;
 mod enroll;
 #[cfg(feature = "eval")]
 mod eval;
+pub mod exit;
 mod flow;
 mod keys;
 mod models;

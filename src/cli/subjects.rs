@@ -1,10 +1,11 @@
-//! `edgeid subjects list | revoke ID`.
+//! `edgeid subjects list | revoke ID | unlock ID`.
 
 use clap::Subcommand;
 use serde::Serialize;
 
+use edgeid::api::Admin;
 use edgeid::store::audit::Event;
-use edgeid::store::templates;
+use edgeid::store::{lockout, templates};
 
 use super::GlobalArgs;
 use super::output::emit;
@@ -16,6 +17,14 @@ pub enum SubjectsCommand {
     List,
     /// Delete every template of a subject, in one transaction.
     Revoke { subject: String },
+    /// Clear a subject's failed attempts, ending any lockout wait (audited).
+    Unlock { subject: String },
+}
+
+#[derive(Serialize)]
+struct Unlocked {
+    subject: String,
+    failures_cleared: usize,
 }
 
 #[derive(Serialize)]
@@ -51,7 +60,7 @@ pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
             let (mut store, _keys) = open_unlocked(global, &load_config(global)?)?;
             let event = Event::Revoke {
                 subject: &subject,
-                detail: serde_json::json!({"origin": "cli"}),
+                detail: serde_json::json!({"origin": "cli", "by": Admin::this_process()}),
             };
             let n = templates::revoke(&mut store, &subject, Some(&event))?;
             emit(
@@ -64,6 +73,28 @@ pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
                     println!(
                         "revoked {}: {} template(s) deleted",
                         r.subject, r.templates_deleted
+                    )
+                },
+            )
+        }
+        SubjectsCommand::Unlock { subject } => {
+            edgeid::store::validate_subject(&subject)?;
+            let (mut store, _keys) = open_unlocked(global, &load_config(global)?)?;
+            let event = Event::Unlock {
+                subject: &subject,
+                detail: serde_json::json!({"origin": "cli", "by": Admin::this_process()}),
+            };
+            let n = lockout::unlock(&mut store, &subject, &event)?;
+            emit(
+                global.json,
+                &Unlocked {
+                    subject: subject.clone(),
+                    failures_cleared: n,
+                },
+                |r| {
+                    println!(
+                        "unlocked {}: {} failed attempt(s) cleared",
+                        r.subject, r.failures_cleared
                     )
                 },
             )

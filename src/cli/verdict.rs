@@ -1,4 +1,10 @@
-//! `edgeid verdict verify [--key FILE] [--nonce N] VERDICT`.
+//! `edgeid verdict verify [--key FILE] (--nonce N | --any-nonce)
+//! [--any-decision] VERDICT`.
+//!
+//! The exit status is what a door script acts on, so 0 means exactly "a
+//! genuine, unexpired accept verdict answering my nonce": a valid reject
+//! exits 3, anything invalid 1. `edgeid verdict verify ... && open_door` is
+//! then safe; relaxing either condition takes an explicit flag.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,22 +14,32 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use edgeid::store::unix_now;
-use edgeid::verdict::{Jwk, jws};
+use edgeid::verdict::{Decision, Jwk, jws};
 
 use super::GlobalArgs;
+use super::exit::{ExitStatus, NOT_AN_ACCEPT};
 use super::output::emit;
 use super::state::{load_config, open_unlocked};
 
 #[derive(Debug, Subcommand)]
 pub enum VerdictCommand {
-    /// Check a verdict's signature, key id, expiry and nonce.
+    /// Check a verdict's signature, key id, expiry and nonce; exit 0 only
+    /// for an accept (3 for a valid reject, 1 for an invalid verdict).
+    #[command(group = clap::ArgGroup::new("freshness").required(true).args(["nonce", "any_nonce"]))]
     Verify {
         /// The device public key as a JWK file (default: this device's, from the store).
         #[arg(long)]
         key: Option<PathBuf>,
-        /// The nonce the verdict must carry.
+        /// The nonce the verdict must carry: the one sent with the request.
         #[arg(long)]
         nonce: Option<String>,
+        /// Accept any nonce or none (walk-up verdicts carry none): the
+        /// verdict may then be a replay of an older one; check `seq`.
+        #[arg(long)]
+        any_nonce: bool,
+        /// Exit 0 for a valid verdict whatever its decision.
+        #[arg(long)]
+        any_decision: bool,
         /// The compact verdict, a file holding it, or `-` for stdin.
         verdict: String,
     },
@@ -59,6 +75,8 @@ pub fn run(global: &GlobalArgs, cmd: VerdictCommand) -> anyhow::Result<()> {
     let VerdictCommand::Verify {
         key,
         nonce,
+        any_nonce: _,
+        any_decision,
         verdict,
     } = cmd;
     let token = read_verdict(&verdict)?;
@@ -110,13 +128,28 @@ pub fn run(global: &GlobalArgs, cmd: VerdictCommand) -> anyhow::Result<()> {
                 v.claims.seq,
                 v.claims.exp
             );
+            println!(
+                "evidence: src {}, liveness {}, amr {}",
+                v.claims.src.as_str(),
+                v.claims.liveness.as_str(),
+                v.claims.amr.join(",")
+            );
             if let Some(sub) = &v.claims.sub {
                 println!("subject {sub}");
             }
         }
     })?;
     match result {
-        Ok(_) => Ok(()),
+        Ok(v) if v.claims.decision == Decision::Accept || any_decision => Ok(()),
+        Ok(v) => Err(ExitStatus {
+            code: NOT_AN_ACCEPT,
+            message: format!(
+                "the verdict is genuine but says {} ({}): do not open",
+                v.claims.decision.as_str(),
+                v.claims.reason
+            ),
+        }
+        .into()),
         Err(e) => Err(anyhow::anyhow!(
             "verdict rejected ({} check failed): {e}",
             e.check()

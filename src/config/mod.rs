@@ -68,6 +68,8 @@ pub enum SectionError {
     #[error(transparent)]
     Mqtt(#[from] MqttConfigError),
     #[error(transparent)]
+    Dbus(#[from] crate::sinks::dbus::DbusConfigError),
+    #[error(transparent)]
     Daemon(#[from] DaemonConfigError),
     #[error(transparent)]
     Liveness(#[from] crate::decision::liveness::LivenessConfigError),
@@ -159,6 +161,7 @@ impl Config {
         self.lockout.validate()?;
         self.camera.validate()?;
         self.mqtt.validate()?;
+        self.dbus.validate()?;
         self.daemon.validate()?;
         if self.daemon.walk_up && !self.identify_enabled {
             return Err(SectionError::WalkUpNeedsIdentify);
@@ -178,7 +181,7 @@ mod tests {
             .expect("parse");
         assert!(c.identify_enabled);
         assert_eq!(c.lockout.max_failures, 3);
-        assert_eq!(c.lockout.window_secs, 60);
+        assert_eq!(c.lockout.window_secs, 900);
         assert_eq!(c.verdict_lifetime_secs, 30);
         assert!(toml::from_str::<Config>("kek_fiel = \"x\"").is_err());
     }

@@ -8,8 +8,8 @@ use std::time::Instant;
 use crate::api::{ApiError, VerdictOut};
 use crate::config::Config;
 use crate::decision::{
-    AttemptError, Authenticator, Evidence, Gallery, GalleryLoad, Judged, Matcher, Request,
-    Uncomparable,
+    AttemptError, Authenticator, Evidence, Gallery, GalleryLoad, Judged, Matcher, Provenance,
+    Request, Uncomparable,
 };
 use crate::pipeline::FacePipeline;
 use crate::store::{KeyRing, Store};
@@ -95,11 +95,12 @@ impl Decider {
         &mut self,
         req: &Request<'_>,
         judged: Judged,
+        provenance: Provenance,
         frame_captured_at: Option<Instant>,
     ) -> Result<VerdictOut, ApiError> {
         let issued = self
             .auth
-            .finish(&mut self.store, &self.keys, req, judged)
+            .finish(&mut self.store, &self.keys, req, judged, provenance)
             .map_err(|e| internal("issuing the verdict", &e))?;
         Ok(VerdictOut {
             verdict: issued.verdict,
@@ -118,7 +119,7 @@ impl Decider {
         frame_captured_at: Option<Instant>,
     ) -> Result<VerdictOut, ApiError> {
         let judged = self.judge(req, evidence, uncomparable);
-        self.finish(req, judged, frame_captured_at)
+        self.finish(req, judged, evidence.provenance(), frame_captured_at)
     }
 }
 

@@ -31,7 +31,7 @@ use crate::sources::capture::Captured;
 
 use super::decide::{Decider, internal};
 use super::notify::Notifier;
-use crate::api::{ApiError, ChallengeHint, Job, VerdictOut};
+use crate::api::{Admin, ApiError, ChallengeHint, Job, VerdictOut};
 
 /// Longest the loop sleeps between watchdog pings when idle.
 const IDLE_TURN: Duration = Duration::from_millis(100);
@@ -152,6 +152,7 @@ impl Engine {
                         seen: Seen::default(),
                         liveness: Liveness::unchecked(self.config.liveness.mode.into()),
                         ended: Ended::Shutdown,
+                        capture: self.config.camera.source.into(),
                     };
                     let _ = reply.send(self.decider.conclude(&req, &evidence, None, None));
                 }
@@ -162,6 +163,9 @@ impl Engine {
                     let _ = reply.send(Err(shutting_down()));
                 }
                 Job::ListSubjects { reply } => {
+                    let _ = reply.send(Err(shutting_down()));
+                }
+                Job::Unlock { reply, .. } => {
                     let _ = reply.send(Err(shutting_down()));
                 }
             }
@@ -185,14 +189,19 @@ impl Engine {
             }
             Job::Enroll {
                 subject,
+                replace,
+                by,
                 events,
                 reply,
-            } => self.serve_enroll(subject, events, reply),
-            Job::Revoke { subject, reply } => {
-                let _ = reply.send(self.revoke(&subject));
+            } => self.serve_enroll(subject, replace, by, events, reply),
+            Job::Revoke { subject, by, reply } => {
+                let _ = reply.send(self.revoke(&subject, by));
             }
             Job::ListSubjects { reply } => {
                 let _ = reply.send(self.list_subjects());
+            }
+            Job::Unlock { subject, by, reply } => {
+                let _ = reply.send(self.unlock(&subject, by));
             }
         }
     }
@@ -204,10 +213,10 @@ impl Engine {
         (captured.frame.captured_at >= since).then_some(captured)
     }
 
-    fn revoke(&mut self, subject: &str) -> Result<usize, ApiError> {
+    fn revoke(&mut self, subject: &str, by: Admin) -> Result<usize, ApiError> {
         let event = crate::store::audit::Event::Revoke {
             subject,
-            detail: serde_json::json!({"origin": "dbus"}),
+            detail: serde_json::json!({"origin": "dbus", "by": by}),
         };
         let n = crate::store::templates::revoke(&mut self.decider.store, subject, Some(&event))
             .map_err(|e| match e {
@@ -218,6 +227,15 @@ impl Engine {
             })?;
         self.decider.reload()?;
         Ok(n)
+    }
+
+    fn unlock(&mut self, subject: &str, by: Admin) -> Result<usize, ApiError> {
+        let event = crate::store::audit::Event::Unlock {
+            subject,
+            detail: serde_json::json!({"origin": "dbus", "by": by}),
+        };
+        crate::store::lockout::unlock(&mut self.decider.store, subject, &event)
+            .map_err(|e| internal("clearing the failed attempts", &e))
     }
 
     fn list_subjects(&self) -> Result<Vec<String>, ApiError> {

@@ -22,7 +22,7 @@ use crate::vision::quality::QualityReport;
 
 use super::decide::internal;
 use super::engine::{Engine, shutting_down};
-use crate::api::{ApiError, EnrollEvent, Job, Reply};
+use crate::api::{Admin, ApiError, EnrollEvent, Job, Reply};
 
 /// Consecutive samples this close in time are near-duplicates; spacing
 /// them gives the template set some variety of pose and expression.
@@ -39,16 +39,41 @@ impl Engine {
     pub(super) fn serve_enroll(
         &mut self,
         subject: String,
+        replace: bool,
+        by: Admin,
         events: UnboundedSender<(String, EnrollEvent)>,
         reply: Reply<()>,
     ) {
+        // Replacing is asked for explicitly (EnrollReplace), never implied.
+        match (
+            templates::subject_exists(&self.decider.store, &subject),
+            replace,
+        ) {
+            (Ok(true), false) => {
+                let _ = reply.send(Err(ApiError::SubjectExists(format!(
+                    "{subject} is enrolled already: EnrollReplace replaces its templates"
+                ))));
+                return;
+            }
+            (Ok(false), true) => {
+                let _ = reply.send(Err(ApiError::NoSuchSubject(format!(
+                    "{subject} is not enrolled: EnrollStart enrols it"
+                ))));
+                return;
+            }
+            (Err(e), _) => {
+                let _ = reply.send(Err(internal("looking the subject up", &e)));
+                return;
+            }
+            (Ok(_), _) => {}
+        }
         let _ = reply.send(Ok(()));
         let emit = |e: EnrollEvent| {
             let _ = events.send((subject.clone(), e));
         };
         let result = self.collect(&subject, &emit);
         let message = match result {
-            Ok(collected) => match self.seal(&subject, &collected) {
+            Ok(collected) => match self.seal(&subject, &collected, replace, by) {
                 Ok(rows) => {
                     tracing::info!(%subject, templates = rows, "enrolled from the camera");
                     "ok".to_owned()
@@ -198,7 +223,13 @@ impl Engine {
         })
     }
 
-    fn seal(&mut self, subject: &str, collected: &Collected) -> Result<usize, ApiError> {
+    fn seal(
+        &mut self,
+        subject: &str,
+        collected: &Collected,
+        replace: bool,
+        by: Admin,
+    ) -> Result<usize, ApiError> {
         let samples = &collected.samples;
         let spec = self.decider.pipeline.embedder_spec().clone();
         let new = face_templates(&spec, samples);
@@ -208,7 +239,7 @@ impl Engine {
             detail: serde_json::json!({
                 "modality": FACE, "model_id": spec.id, "model_sha256": spec.sha256,
                 "samples": samples.len(), "accepted": samples.len(), "quality": qualities,
-                "replace": true, "origin": "dbus camera enrollment",
+                "replace": replace, "origin": "dbus camera enrollment", "by": by,
                 "liveness": {
                     "mode": self.config.liveness.mode.as_str(),
                     "figures": collected.liveness,
@@ -221,7 +252,7 @@ impl Engine {
             &keys.dek,
             subject,
             &new,
-            true,
+            replace,
             Some(&event),
         )
         .map_err(|e| internal("sealing the templates", &e))?;

@@ -38,8 +38,21 @@ pub struct RunOptions {
     pub models_dir: PathBuf,
 }
 
-/// Env var naming the wedge file (test hook; see `Engine::turn`).
+/// Env var naming the wedge file (test hook; see `Engine::turn`). Read by
+/// debug builds only (the test suite's): a release binary has no hook an
+/// environment variable could use to stall the door (scripts/check-deb
+/// checks the string is absent from the packaged binary).
 pub const WEDGE_ENV: &str = "EDGEID_TEST_WEDGE_FILE";
+
+#[cfg(debug_assertions)]
+fn wedge_file() -> Option<PathBuf> {
+    std::env::var_os(WEDGE_ENV).map(PathBuf::from)
+}
+
+#[cfg(not(debug_assertions))]
+fn wedge_file() -> Option<PathBuf> {
+    None
+}
 
 /// Challenge hints not yet sent as signals, beyond which the oldest are dropped.
 const HINT_BACKLOG: usize = 16;
@@ -183,7 +196,7 @@ async fn start_engine(
     let config = opts.config.clone();
     let state_dir = opts.state_dir.clone();
     let models_dir = opts.models_dir.clone();
-    let wedge_file = std::env::var_os(WEDGE_ENV).map(PathBuf::from);
+    let wedge_file = wedge_file();
     let thread = std::thread::Builder::new()
         .name("edgeid-engine".into())
         .spawn(move || {

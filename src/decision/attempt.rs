@@ -24,6 +24,7 @@
 use serde_json::{Value, json};
 
 use super::enrolment::FACE;
+use super::evidence::Provenance;
 use super::gallery::GalleryError;
 use super::issue::{IssueError, IssueRequest, Issued, issue};
 use super::lockout::{self, LockState, Lockout, LockoutConfig};
@@ -133,13 +134,16 @@ impl Authenticator {
         }
     }
 
-    /// Counts the attempt toward lockout, then signs and audits the verdict.
+    /// Counts the attempt toward lockout, then signs and audits the verdict;
+    /// `provenance` is how the evidence was obtained ([`Provenance::NONE`]
+    /// when none was gathered).
     pub fn finish(
         &self,
         store: &mut Store,
         keys: &KeyRing,
         req: &Request<'_>,
         judged: Judged,
+        provenance: Provenance,
     ) -> Result<Issued, AttemptError> {
         let Judged {
             outcome,
@@ -171,6 +175,7 @@ impl Authenticator {
                 outcome: &outcome,
                 nonce: req.nonce,
                 modalities: &[FACE],
+                provenance,
                 lifetime_secs: self.policy.verdict_lifetime_secs,
                 detail,
             },

@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::liveness::{Figures, LivenessMode};
 use super::verify::select_face;
 use crate::pipeline::FrameAnalysis;
+use crate::sources::SourceKind;
 use crate::verdict::Reason;
+pub use crate::verdict::claims::{Capture, LivenessCheck};
 
 /// One analysed frame and, when a passive PAD model judged its face, that
 /// judgement.
@@ -57,18 +59,6 @@ pub enum Ended {
     Shutdown,
 }
 
-/// Which liveness check was in force for the attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LivenessCheck {
-    /// None could be: photo files show no motion.
-    None,
-    /// Turned off by `[liveness] mode = "off"`.
-    Off,
-    Motion,
-    Challenge,
-}
-
 impl From<LivenessMode> for LivenessCheck {
     fn from(mode: LivenessMode) -> Self {
         match mode {
@@ -76,12 +66,6 @@ impl From<LivenessMode> for LivenessCheck {
             LivenessMode::Motion => Self::Motion,
             LivenessMode::Challenge => Self::Challenge,
         }
-    }
-}
-
-impl LivenessCheck {
-    pub fn in_force(self) -> bool {
-        matches!(self, Self::Motion | Self::Challenge)
     }
 }
 
@@ -190,9 +174,52 @@ pub struct Evidence {
     pub seen: Seen,
     pub liveness: Liveness,
     pub ended: Ended,
+    /// Where the frames came from (the verdict's `src` claim).
+    pub capture: Capture,
+}
+
+/// How the evidence behind a verdict was obtained: its `src` and
+/// `liveness` claims, so a controller can refuse a verdict made from a
+/// photo file or with liveness off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provenance {
+    pub capture: Capture,
+    pub liveness: LivenessCheck,
+}
+
+impl Provenance {
+    /// Decided before any frame was looked at (a locked-out claim).
+    pub const NONE: Self = Self {
+        capture: Capture::None,
+        liveness: LivenessCheck::None,
+    };
+
+    /// Photo files: no liveness can be shown on them.
+    pub const PHOTOS: Self = Self {
+        capture: Capture::File,
+        liveness: LivenessCheck::None,
+    };
+}
+
+/// The capture a configured frame source stands for.
+impl From<SourceKind> for Capture {
+    fn from(kind: SourceKind) -> Self {
+        match kind {
+            SourceKind::V4l2 => Self::Camera,
+            SourceKind::Y4m | SourceKind::Raw => Self::Stream,
+            SourceKind::Folder => Self::File,
+        }
+    }
 }
 
 impl Evidence {
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            capture: self.capture,
+            liveness: self.liveness.check,
+        }
+    }
+
     /// Photo files: every photo is a sample, nothing can show liveness.
     pub fn photos(samples: Vec<Sample>) -> Self {
         let mut seen = Seen::default();
@@ -202,8 +229,9 @@ impl Evidence {
         Self {
             samples,
             seen,
-            liveness: Liveness::unchecked(LivenessCheck::None),
+            liveness: Liveness::unchecked(Provenance::PHOTOS.liveness),
             ended: Ended::Complete,
+            capture: Provenance::PHOTOS.capture,
         }
     }
 }

@@ -7,9 +7,11 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
+use super::evidence::Provenance;
 use super::verify::Outcome;
 use crate::store::audit::{self, Event};
 use crate::store::{KeyRing, Store, StoreError, device, unix_now};
+use crate::verdict::claims::amr_of;
 use crate::verdict::jws::{self, SignError};
 use crate::verdict::{Claims, Decision, Mode};
 
@@ -35,6 +37,8 @@ pub struct IssueRequest<'a> {
     pub outcome: &'a Outcome,
     pub nonce: Option<&'a str>,
     pub modalities: &'a [&'a str],
+    /// The `src` and `liveness` claims.
+    pub provenance: Provenance,
     pub lifetime_secs: u64,
     /// Extra audit detail (models, quality, timings, tampered rows, ...).
     pub detail: serde_json::Value,
@@ -78,6 +82,14 @@ pub fn issue(
         mode: outcome.mode,
         reason: outcome.reason,
         modalities: req.modalities.iter().map(|m| (*m).to_owned()).collect(),
+        src: req.provenance.capture,
+        liveness: req.provenance.liveness,
+        amr: req
+            .modalities
+            .iter()
+            .filter_map(|m| amr_of(m))
+            .map(str::to_owned)
+            .collect(),
     };
     let verdict = jws::sign(&claims, &keys.signer, &keys.kid)?;
     let mut detail = serde_json::json!({

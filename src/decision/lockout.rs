@@ -1,7 +1,15 @@
-//! Lockout: after `max_failures` failed verifications of one subject within
-//! `window`, verification answers `locked_out` without running the models
-//! until the window has passed. Failures live in the store, so a restart
-//! does not reset the count.
+//! Lockout with progressive back-off. Failed 1:1 attempts of a subject are
+//! counted over `window_secs`; the first `max_failures` cost nothing, each
+//! one after that makes the subject wait before the next attempt, twice as
+//! long as the last (`backoff_initial_secs`, doubling, at most
+//! `backoff_max_secs`), answered `locked_out` without running the models.
+//! A hard lock of a whole window let anyone who could send five requests
+//! lock a person out for a minute, renewably; a back-off costs a guesser
+//! exponentially more time while a few wrong faces cost the person seconds.
+//!
+//! Only an attempt that judged a face counts (`attempt`), failures live in
+//! the store (a restart does not reset them), and an admin can clear them
+//! (`Unlock` on D-Bus, `edgeid subjects unlock`), audited.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,10 +20,15 @@ use crate::store::{Store, StoreError, lockout as records};
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LockoutConfig {
-    /// Failed verifications of one subject that trigger a lockout.
+    /// Failed attempts within the window that cost no wait.
     pub max_failures: u32,
-    /// Window in which they are counted, and how long the lockout lasts, seconds.
+    /// How long a failure is remembered, seconds.
     pub window_secs: u64,
+    /// The wait after the first failure beyond `max_failures`, seconds;
+    /// each further failure doubles it.
+    pub backoff_initial_secs: u64,
+    /// The longest wait, seconds.
+    pub backoff_max_secs: u64,
 }
 
 /// A `[lockout]` value that would disable or break lockout.
@@ -25,6 +38,11 @@ pub enum LockoutConfigError {
     MaxFailures(u32),
     #[error("lockout.window_secs must be 1..=86400 (it is {0}): 0 would turn lockout off")]
     Window(u64),
+    #[error(
+        "lockout.backoff_initial_secs must be 1..=3600 and lockout.backoff_max_secs from it to 86400 \
+         (they are {0} and {1})"
+    )]
+    Backoff(u64, u64),
 }
 
 impl LockoutConfig {
@@ -35,6 +53,14 @@ impl LockoutConfig {
         if !(1..=86_400).contains(&self.window_secs) {
             return Err(LockoutConfigError::Window(self.window_secs));
         }
+        if !(1..=3600).contains(&self.backoff_initial_secs)
+            || !(self.backoff_initial_secs..=86_400).contains(&self.backoff_max_secs)
+        {
+            return Err(LockoutConfigError::Backoff(
+                self.backoff_initial_secs,
+                self.backoff_max_secs,
+            ));
+        }
         Ok(())
     }
 }
@@ -43,20 +69,24 @@ impl Default for LockoutConfig {
     fn default() -> Self {
         Self {
             max_failures: 5,
-            window_secs: 60,
+            window_secs: 900,
+            backoff_initial_secs: 2,
+            backoff_max_secs: 300,
         }
     }
 }
 
 /// What a 1:1 result tells the lockout: `Some(true)` for a match (clears
-/// the count), `Some(false)` for a failed attempt, `None` when it says
-/// nothing about the claimant (no face, poor quality, timeout). A
-/// presentation attack is a failed attempt: whoever keeps presenting
-/// prints or screens must not get unlimited tries.
+/// the count), `Some(false)` for a failed attempt, `None` when no face was
+/// judged against the claim. Only `no_match` is a failure: a usable face
+/// was scored (past liveness, when it is on) and was not the subject's. A
+/// presentation attack, no face, poor quality or a timeout say nothing
+/// about the claimant: counting them let anyone holding up a photo, or
+/// sending requests to an empty camera, lock a person out.
 pub fn attempt(reason: Reason) -> Option<bool> {
     match reason {
         Reason::Match => Some(true),
-        Reason::NoMatch | Reason::PresentationAttack => Some(false),
+        Reason::NoMatch => Some(false),
         _ => None,
     }
 }
@@ -72,21 +102,35 @@ pub enum LockState {
 pub struct Lockout {
     pub max_failures: u32,
     pub window_ms: i64,
+    pub initial_ms: i64,
+    pub max_ms: i64,
 }
 
 impl From<LockoutConfig> for Lockout {
     fn from(c: LockoutConfig) -> Self {
+        let ms = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
         Self {
             max_failures: c.max_failures.max(1),
-            window_ms: (c.window_secs as i64).saturating_mul(1000),
+            window_ms: ms(c.window_secs),
+            initial_ms: ms(c.backoff_initial_secs),
+            max_ms: ms(c.backoff_max_secs),
         }
     }
 }
 
 impl Lockout {
-    /// Locked while `max_failures` failures fall within the last window; no
-    /// failure is recorded while locked, so it lifts one window after the
-    /// failure that started it.
+    /// The wait after `failures` failures within the window (0: none).
+    pub fn wait_ms(&self, failures: u32) -> i64 {
+        if failures < self.max_failures {
+            return 0;
+        }
+        let doublings = (failures - self.max_failures).min(40);
+        self.initial_ms
+            .saturating_mul(1i64 << doublings)
+            .min(self.max_ms)
+    }
+
+    /// Locked until the wait since the latest failure has passed.
     pub fn check(
         &self,
         store: &Store,
@@ -94,18 +138,21 @@ impl Lockout {
         now_ms: i64,
     ) -> Result<LockState, StoreError> {
         let failures = records::failures_since(store, subject, now_ms - self.window_ms)?;
-        let n = failures.len() as u32;
-        if n >= self.max_failures {
-            let first = failures[failures.len() - self.max_failures as usize];
-            return Ok(LockState::Locked {
-                until_ms: first + self.window_ms,
-                failures: n,
-            });
+        let n = u32::try_from(failures.len()).unwrap_or(u32::MAX);
+        if let Some(&latest) = failures.last() {
+            let until_ms = latest.saturating_add(self.wait_ms(n));
+            if now_ms < until_ms {
+                return Ok(LockState::Locked {
+                    until_ms,
+                    failures: n,
+                });
+            }
         }
         Ok(LockState::Open { recent_failures: n })
     }
 
-    /// Records the result of a verification that ran; returns the state after it.
+    /// Records the result of an attempt that judged a face; returns the
+    /// state after it.
     pub fn record(
         &self,
         store: &mut Store,
@@ -119,5 +166,51 @@ impl Lockout {
             records::record_failure(store, subject, now_ms, now_ms - self.window_ms)?;
         }
         self.check(store, subject, now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_after_the_free_failures_and_is_capped() {
+        let l = Lockout::from(LockoutConfig::default());
+        let waits: Vec<i64> = (0..14).map(|n| l.wait_ms(n)).collect();
+        assert_eq!(
+            waits,
+            [
+                0, 0, 0, 0, 0, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000,
+                300_000
+            ]
+        );
+        assert_eq!(l.wait_ms(u32::MAX), 300_000);
+    }
+
+    #[test]
+    fn only_a_judged_face_counts() {
+        assert_eq!(attempt(Reason::Match), Some(true));
+        assert_eq!(attempt(Reason::NoMatch), Some(false));
+        for r in [
+            Reason::PresentationAttack,
+            Reason::NoFace,
+            Reason::LowQuality,
+            Reason::MultipleFaces,
+            Reason::Timeout,
+            Reason::LockedOut,
+        ] {
+            assert_eq!(attempt(r), None, "{r}");
+        }
+    }
+
+    #[test]
+    fn config_bounds() {
+        let ok = LockoutConfig::default();
+        assert!(ok.validate().is_ok());
+        let bad = LockoutConfig {
+            backoff_max_secs: 1,
+            ..ok
+        };
+        assert_eq!(bad.validate(), Err(LockoutConfigError::Backoff(2, 1)));
     }
 }

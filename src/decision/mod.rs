@@ -33,7 +33,9 @@ pub mod threshold;
 pub mod verify;
 
 pub use attempt::{AttemptError, Authenticator, Judged, Policy};
-pub use evidence::{Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Sample, Seen};
+pub use evidence::{
+    Capture, Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Provenance, Sample, Seen,
+};
 pub use gallery::{Gallery, GalleryError, GalleryLoad};
 pub use issue::{IssueError, IssueRequest, Issued};
 pub use matcher::{Matcher, Uncomparable};

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::camera::PixelFormat;
 use super::capture::{Backoff, FrameSource, SourceError, SourceFactory};
 use super::folder::FolderSource;
+use super::frame::{MAX_FRAME_MEMORY, MAX_SIDE, frame_memory};
 use super::raw::{RawFormat, RawSource, StreamInput};
 use super::y4m::Y4mSource;
 
@@ -81,6 +82,11 @@ pub enum CameraConfigError {
     PathRequired(SourceKind),
     #[error("camera.width and camera.height must be 1..=8192")]
     Size,
+    #[error(
+        "camera.width × camera.height in camera.raw_format would take {} MiB a frame, more than the {} MiB a frame may use",
+        .0 / (1024 * 1024), MAX_FRAME_MEMORY / (1024 * 1024)
+    )]
+    FrameMemory(u64),
     #[error("camera.fps must be in [0.1, 240] (it is {0})")]
     Fps(f64),
     #[error(
@@ -97,8 +103,15 @@ impl CameraConfig {
             }
             _ => {}
         }
-        if self.width == 0 || self.height == 0 || self.width > 8192 || self.height > 8192 {
+        if self.width == 0 || self.height == 0 || self.width > MAX_SIDE || self.height > MAX_SIDE {
             return Err(CameraConfigError::Size);
+        }
+        if self.source == SourceKind::Raw {
+            let input = self.raw_format.frame_len(self.width, self.height) as u64;
+            let needed = frame_memory(self.width, self.height, input);
+            if needed > MAX_FRAME_MEMORY {
+                return Err(CameraConfigError::FrameMemory(needed));
+            }
         }
         // A frame interval the capture thread can sleep for: 1e-300 fps
         // would overflow it.

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
+use super::frame::{MAX_FRAME_MEMORY, frame_memory};
+use super::image_end;
+
 /// Largest width or height accepted (a 32 MP camera frame fits).
-pub const MAX_DIMENSION: u32 = 8192;
-/// Largest decoder allocation accepted, in bytes.
-pub const MAX_ALLOC_BYTES: u64 = 512 * 1024 * 1024;
+pub const MAX_DIMENSION: u32 = super::frame::MAX_SIDE;
 /// Smallest width or height that can hold a detectable face.
 pub const MIN_DIMENSION: u32 = 32;
 
@@ -43,6 +44,18 @@ pub enum ImageError {
         origin: String,
         width: u32,
         height: u32,
+    },
+    #[error(
+        "{origin} is {width}×{height} pixels of {bytes_per_pixel} bytes each: decoding it would take \
+         {} MiB, more than the {} MiB a frame may use; downscale it or save it as 8-bit",
+        .needed / (1024 * 1024), MAX_FRAME_MEMORY / (1024 * 1024)
+    )]
+    TooMuchMemory {
+        origin: String,
+        width: u32,
+        height: u32,
+        bytes_per_pixel: u8,
+        needed: u64,
     },
     /// The cause is part of the message (photos are named in status lines
     /// and logs), so it is not also the error's `source()`.
@@ -91,7 +104,7 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> 
     // Width and height are checked below from the header; the allocation
     // limit is the second line of defence.
     let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_ALLOC_BYTES);
+    limits.max_alloc = Some(MAX_FRAME_MEMORY);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| match e {
         image::ImageError::Limits(_) => too_large_from_header(bytes, &origin),
@@ -110,6 +123,20 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage, ImageError> 
             origin,
             width,
             height,
+        });
+    }
+    // A 16-bit or alpha image decodes to more bytes than its pixels
+    // suggest, and is then converted to RGB8: both count.
+    let bytes_per_pixel = decoder.color_type().bytes_per_pixel();
+    let decoded = u64::from(width) * u64::from(height) * u64::from(bytes_per_pixel);
+    let needed = frame_memory(width, height, decoded);
+    if needed > MAX_FRAME_MEMORY {
+        return Err(ImageError::TooMuchMemory {
+            origin,
+            width,
+            height,
+            bytes_per_pixel,
+            needed,
         });
     }
     let orientation = decoder
@@ -134,13 +161,12 @@ fn decode_error(origin: &str, cause: impl Into<DecodeCause>) -> ImageError {
     }
 }
 
-/// JPEG ends with an EOI marker (0xFFD9; entropy-coded data can't contain
-/// it thanks to byte stuffing), PNG with an IEND chunk. Trailing bytes after
-/// the marker are tolerated, as decoders do.
+/// The image's own structure reaches its end (`image_end`). Trailing bytes
+/// after the end are tolerated, as decoders do.
 fn has_end_marker(bytes: &[u8], format: Option<image::ImageFormat>) -> bool {
     match format {
-        Some(image::ImageFormat::Jpeg) => bytes.windows(2).rev().any(|w| w == [0xFF, 0xD9]),
-        Some(image::ImageFormat::Png) => bytes.windows(4).rev().any(|w| w == b"IEND"),
+        Some(image::ImageFormat::Jpeg) => image_end::jpeg_is_whole(bytes),
+        Some(image::ImageFormat::Png) => image_end::png_is_whole(bytes),
         _ => true,
     }
 }

@@ -16,6 +16,7 @@ pub mod capture;
 pub mod config;
 pub mod folder;
 pub mod frame;
+mod image_end;
 pub mod images;
 pub mod raw;
 pub mod y4m;

@@ -14,14 +14,13 @@ use image::RgbImage;
 
 use super::Frame;
 use super::capture::{FrameSource, SourceError};
+use super::frame::{MAX_FRAME_MEMORY, MAX_SIDE, frame_memory};
 use super::raw::{Planes, Range, StreamInput, planar_to_rgb, read_frame_bytes};
 
 const MAGIC: &[u8] = b"YUV4MPEG2 ";
 const FRAME: &[u8] = b"FRAME";
 /// Headers are a few dozen bytes; a longer "line" is garbage, not a header.
 const MAX_HEADER: usize = 1024;
-/// Far larger than any camera; guards the allocation from a hostile header.
-const MAX_PIXELS: u64 = 8192 * 8192;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chroma {
@@ -90,16 +89,28 @@ impl Y4mHeader {
         let (Some(width), Some(height)) = (width, height) else {
             return Err("the Y4M header lacks a valid W or H".into());
         };
-        if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_PIXELS {
-            return Err(format!("unreasonable Y4M frame size {width}x{height}"));
+        if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+            return Err(format!(
+                "unreasonable Y4M frame size {width}x{height} (at most {MAX_SIDE} a side)"
+            ));
         }
-        Ok(Self {
+        let header = Self {
             width,
             height,
             chroma,
             range: range.unwrap_or(Range::Limited),
             fps,
-        })
+        };
+        // The header is the stream's word: check what it would cost first.
+        let needed = frame_memory(width, height, header.frame_len() as u64);
+        if needed > MAX_FRAME_MEMORY {
+            return Err(format!(
+                "Y4M frames of {width}x{height} would take {} MiB each, more than the {} MiB a frame may use",
+                needed / (1024 * 1024),
+                MAX_FRAME_MEMORY / (1024 * 1024)
+            ));
+        }
+        Ok(header)
     }
 
     fn chroma_dims(&self) -> (usize, usize) {
@@ -356,6 +367,26 @@ mod tests {
         assert!(Y4mHeader::parse(b"YUV4MPEG2 W3 H3 C411").is_err());
         assert!(Y4mHeader::parse(b"RIFF").is_err());
         assert!(Y4mHeader::parse(b"YUV4MPEG2 W100000 H100000").is_err());
+    }
+
+    /// The hostile headers of the security report: each asked for hundreds
+    /// of MiB a frame and was accepted; refused now before any allocation.
+    #[test]
+    fn headers_asking_for_too_much_memory_are_refused() {
+        for hostile in [
+            &b"YUV4MPEG2 W67108864 H1 C420"[..],
+            b"YUV4MPEG2 W8192 H8192 C444",
+            b"YUV4MPEG2 W8192 H8192 C420",
+        ] {
+            let e = Y4mHeader::parse(hostile).expect_err("refused");
+            assert!(
+                e.contains("a side") || e.contains("MiB"),
+                "{}: {e}",
+                String::from_utf8_lossy(hostile)
+            );
+        }
+        // A 4K camera still fits.
+        assert!(Y4mHeader::parse(b"YUV4MPEG2 W3840 H2160 C420").is_ok());
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub enum Event<'a> {
         locked_until_ms: i64,
         failures: u32,
     },
+    /// An admin cleared a subject's failed attempts (`detail.by`: who).
+    Unlock {
+        subject: &'a str,
+        detail: serde_json::Value,
+    },
     /// A template row that failed its integrity check.
     StoreTampered {
         subject: &'a str,
@@ -169,6 +174,7 @@ impl<'a> Event<'a> {
             Event::Enroll { .. } => "enroll",
             Event::Revoke { .. } => "revoke",
             Event::Lockout { .. } => "lockout",
+            Event::Unlock { .. } => "unlock",
             Event::StoreTampered { .. } => "store_tampered",
             Event::KeysInit { .. } => "keys_init",
             Event::KeysRotate { .. } => "keys_rotate",
@@ -182,7 +188,8 @@ impl<'a> Event<'a> {
     pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> Self {
         if let Event::Verdict { detail, .. }
         | Event::Enroll { detail, .. }
-        | Event::Revoke { detail, .. } = &mut self
+        | Event::Revoke { detail, .. }
+        | Event::Unlock { detail, .. } = &mut self
             && let Some(map) = detail.as_object_mut()
         {
             map.insert(key.into(), value);
@@ -217,7 +224,9 @@ impl<'a> Event<'a> {
                 decision: Some(Decision::Accept),
                 ..bare(Some(*subject), detail.clone())
             },
-            Event::Revoke { subject, detail } => bare(Some(*subject), detail.clone()),
+            Event::Revoke { subject, detail } | Event::Unlock { subject, detail } => {
+                bare(Some(*subject), detail.clone())
+            }
             Event::Lockout {
                 subject,
                 locked_until_ms,

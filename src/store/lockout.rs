@@ -35,10 +35,26 @@ pub fn record_failure(
     Ok(())
 }
 
-/// A success clears the subject's failures.
-pub fn clear(store: &Store, subject: &str) -> Result<(), StoreError> {
-    store
+/// A success clears the subject's failures; returns how many there were.
+pub fn clear(store: &Store, subject: &str) -> Result<usize, StoreError> {
+    Ok(store
         .conn()
-        .execute("DELETE FROM lockout_failures WHERE subject = ?1", [subject])?;
-    Ok(())
+        .execute("DELETE FROM lockout_failures WHERE subject = ?1", [subject])?)
+}
+
+/// An admin's unlock: the failures go and the audit record (who, how many)
+/// commits with them.
+pub fn unlock(
+    store: &mut Store,
+    subject: &str,
+    event: &super::audit::Event<'_>,
+) -> Result<usize, StoreError> {
+    let tx = store.conn_mut().transaction()?;
+    let cleared = tx.execute("DELETE FROM lockout_failures WHERE subject = ?1", [subject])?;
+    let event = event
+        .clone()
+        .with_detail("failures_cleared", cleared.into());
+    super::audit::append_in(&tx, &event)?;
+    tx.commit()?;
+    Ok(cleared)
 }

@@ -290,7 +290,10 @@ pub fn validate_subject(subject: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::InvalidSubject(subject.to_owned()))
+        Err(StoreError::InvalidSubject(crate::untrusted::echo(
+            subject,
+            crate::untrusted::SHORT,
+        )))
     }
 }
 

@@ -46,6 +46,77 @@ pub struct Claims {
     pub mode: Mode,
     pub reason: Reason,
     pub modalities: Vec<String>,
+    /// How the evidence was captured: a controller that needs a person at
+    /// the device requires `camera` (docs/verdict.md, "Evidence claims").
+    pub src: Capture,
+    /// The liveness check in force for the attempt.
+    pub liveness: LivenessCheck,
+    /// RFC 8176 authentication method references of the modalities used
+    /// (`face`; `vbm` for voice).
+    pub amr: Vec<String>,
+}
+
+/// Where the frames of an attempt came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capture {
+    /// A camera device on this machine (V4L2).
+    Camera,
+    /// Frames piped in by another program (Y4M or raw from a file, FIFO or
+    /// stdin): a camera only if the site's pipeline says so.
+    Stream,
+    /// Photo files (`edgeid verify`, an image folder source).
+    File,
+    /// Decided before any frame was looked at (e.g. `locked_out`).
+    None,
+}
+
+impl Capture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Camera => "camera",
+            Self::Stream => "stream",
+            Self::File => "file",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Which liveness check was in force for the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LivenessCheck {
+    /// None could be: photo files show no motion, or nothing was looked at.
+    None,
+    /// Turned off by `[liveness] mode = "off"`.
+    Off,
+    Motion,
+    Challenge,
+}
+
+impl LivenessCheck {
+    pub fn in_force(self) -> bool {
+        matches!(self, Self::Motion | Self::Challenge)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Off => "off",
+            Self::Motion => "motion",
+            Self::Challenge => "challenge",
+        }
+    }
+}
+
+/// The RFC 8176 `amr` value of a modality name (`face` → `face`, `voice`
+/// → `vbm`, voice biometric); `None` for a name RFC 8176 does not register.
+pub fn amr_of(modality: &str) -> Option<&'static str> {
+    match modality {
+        "face" => Some("face"),
+        "voice" => Some("vbm"),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

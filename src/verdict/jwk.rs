@@ -18,6 +18,10 @@ pub struct Jwk {
     pub use_: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
+    /// A private key's `d` member. Never produced here; read only so that a
+    /// JWK carrying one is refused (whoever holds it can forge verdicts).
+    #[serde(default, skip_serializing)]
+    pub d: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,6 +30,11 @@ pub enum JwkError {
     NotEd25519 { kty: String, crv: String },
     #[error("the JWK's x is not 32 base64url bytes")]
     BadX,
+    #[error(
+        "the JWK carries a private key (\"d\"): a verifier needs only the public key \
+         (`edgeid keys show --jwk`); whoever has this file can forge verdicts, treat the key as leaked"
+    )]
+    PrivateKey,
 }
 
 /// RFC 7638 thumbprint of an Ed25519 public key.
@@ -45,11 +54,15 @@ impl Jwk {
             kid: Some(thumbprint(public_key)),
             use_: Some("sig".into()),
             alg: Some("EdDSA".into()),
+            d: None,
         }
     }
 
-    /// The raw 32-byte public key.
+    /// The raw 32-byte public key. A JWK with a private part is refused.
     pub fn public_key(&self) -> Result<[u8; 32], JwkError> {
+        if self.d.is_some() {
+            return Err(JwkError::PrivateKey);
+        }
         if self.kty != "OKP" || self.crv != "Ed25519" {
             return Err(JwkError::NotEd25519 {
                 kty: self.kty.clone(),
@@ -87,5 +100,16 @@ mod tests {
         );
         let jwk = Jwk::from_public_key(&x);
         assert_eq!(jwk.public_key().expect("ed25519").as_slice(), x.as_slice());
+    }
+
+    /// RFC 8037 A.1's private key as a JWK: refused as a verification key.
+    #[test]
+    fn a_private_jwk_is_refused() {
+        let text = r#"{"kty":"OKP","crv":"Ed25519",
+            "d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+            "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        let jwk: Jwk = serde_json::from_str(text).expect("parses");
+        assert_eq!(jwk.public_key(), Err(JwkError::PrivateKey));
+        assert!(!serde_json::to_string(&jwk).expect("json").contains("\"d\""));
     }
 }

@@ -57,7 +57,7 @@ KID = jwk["kid"]
 key = PyJWK(jwk, algorithm="EdDSA").key
 
 claims = decode(valid, key, nonce)
-assert set(claims) <= {"iss", "iat", "exp", "jti", "seq", "nonce", "decision", "sub", "mode", "reason", "modalities"}, claims
+assert set(claims) <= {"iss", "iat", "exp", "jti", "seq", "nonce", "decision", "sub", "mode", "reason", "modalities", "src", "liveness", "amr"}, claims
 assert claims["decision"] in ("accept", "reject") and claims["mode"] in ("verify", "identify"), claims
 print(f"ok: valid verdict verified by PyJWT {jwt.__version__}: {claims['decision']} ({claims['reason']}) seq {claims['seq']}")
 

@@ -12,7 +12,9 @@ pub trait Auth1 {
     fn verify(&self, subject: &str, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
     fn identify(&self, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
     fn enroll_start(&self, subject: &str, modalities: &[&str]) -> zbus::Result<()>;
+    fn enroll_replace(&self, subject: &str, modalities: &[&str]) -> zbus::Result<()>;
     fn revoke(&self, subject: &str) -> zbus::Result<()>;
+    fn unlock(&self, subject: &str) -> zbus::Result<u32>;
     fn list_subjects(&self) -> zbus::Result<Vec<String>>;
     #[zbus(signal)]
     fn enroll_progress(

@@ -180,13 +180,15 @@ impl Device {
         }
     }
 
-    /// `edgeid verdict verify` against this device's key.
+    /// `edgeid verdict verify` against this device's key: genuine,
+    /// unexpired, for `nonce` (any with `None`), whatever its decision.
     pub fn verdict_verifies(&self, config: &Path, verdict: &str, nonce: Option<&str>) -> bool {
         let mut c = self.command(config);
-        c.args(["verdict", "verify"]);
-        if let Some(n) = nonce {
-            c.args(["--nonce", n]);
-        }
+        c.args(["verdict", "verify", "--any-decision"]);
+        match nonce {
+            Some(n) => c.args(["--nonce", n]),
+            None => c.arg("--any-nonce"),
+        };
         c.arg(verdict).output().is_ok_and(|o| o.status.success())
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::decision::liveness::{Check, LivenessMode, State, Track, challenge_hint, random_side};
 use crate::decision::{
-    Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Request, Sample, Seen,
+    Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Provenance, Request, Sample, Seen,
 };
 
 use super::{Engine, IDLE_TURN};
@@ -23,7 +23,7 @@ impl Engine {
         received_at: Instant,
     ) -> Result<VerdictOut, ApiError> {
         if let Some(judged) = self.decider.locked_out(req)? {
-            return self.decider.finish(req, judged, None);
+            return self.decider.finish(req, judged, Provenance::NONE, None);
         }
         // Someone who cannot be compared gets the same camera work and a
         // `no_match`, so a requester cannot tell who is enrolled.
@@ -62,11 +62,13 @@ impl Engine {
             Some(Check::Challenge(_)) => LivenessCheck::Challenge,
             None => LivenessCheck::Off,
         });
+        let capture = self.config.camera.source.into();
         let evidence = |samples, seen, liveness, ended| Evidence {
             samples,
             seen,
             liveness,
             ended,
+            capture,
         };
         loop {
             self.turn();

@@ -43,6 +43,7 @@ impl Engine {
                 seen,
                 liveness: Liveness::unchecked(LivenessCheck::Off),
                 ended: Ended::Complete,
+                capture: self.config.camera.source.into(),
             }
         } else {
             let threshold = self.decider.match_threshold();
@@ -75,6 +76,7 @@ impl Engine {
                 seen,
                 liveness,
                 ended: Ended::Complete,
+                capture: self.config.camera.source.into(),
             }
         };
         self.announce_walk_up(&evidence, at);
@@ -98,7 +100,11 @@ impl Engine {
         }
         self.walk_up_seen.retain(|_, t| t.elapsed() < debounce);
         self.walk_up_seen.insert(key, Instant::now());
-        match self.decider.finish(&req, judged, Some(frame_captured_at)) {
+        let provenance = evidence.provenance();
+        match self
+            .decider
+            .finish(&req, judged, provenance, Some(frame_captured_at))
+        {
             Ok(out) => self.outlets.retain(|o| o.send(out.clone()).is_ok()),
             Err(e) => tracing::error!(error = %e, "walk-up verdict failed"),
         }

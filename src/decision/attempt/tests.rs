@@ -6,7 +6,7 @@ use std::path::Path;
 use super::*;
 use crate::decision::enrolment::face_templates;
 use crate::decision::evidence::{
-    Ended, Liveness, LivenessCheck, LivenessVerdict, PadResult, Sample,
+    Ended, Liveness, LivenessCheck, LivenessVerdict, PadResult, Provenance, Sample,
 };
 use crate::decision::liveness::Figures;
 use crate::decision::{Evidence, Origin};
@@ -92,6 +92,8 @@ impl Rig {
             lockout: LockoutConfig {
                 max_failures: 2,
                 window_secs: 60,
+                backoff_initial_secs: 60,
+                backoff_max_secs: 60,
             },
             verdict_lifetime_secs: 30,
             identify_enabled: true,
@@ -106,17 +108,18 @@ impl Rig {
         let enrolled = matcher
             .open_gallery(&mut self.store, &self.keys.dek, None, "test")
             .expect("gallery");
-        let judged = match auth.locked_out(&self.store, req).expect("lockout") {
-            Some(early) => early,
+        let (judged, provenance) = match auth.locked_out(&self.store, req).expect("lockout") {
+            Some(early) => (early, Provenance::NONE),
             None => {
                 let uncomparable = matcher
                     .precheck(&self.store, &enrolled, req)
                     .expect("precheck");
-                matcher.judge(&enrolled, req, evidence, uncomparable.as_ref())
+                let judged = matcher.judge(&enrolled, req, evidence, uncomparable.as_ref());
+                (judged, evidence.provenance())
             }
         };
         let issued = auth
-            .finish(&mut self.store, &self.keys, req, judged)
+            .finish(&mut self.store, &self.keys, req, judged, provenance)
             .expect("finish");
         let record = audit::export(&self.store)
             .expect("export")

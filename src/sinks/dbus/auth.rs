@@ -46,6 +46,23 @@ pub async fn caller(
     conn: &zbus::Connection,
     header: &Header<'_>,
 ) -> Result<(u32, Vec<u32>), ApiError> {
+    let (uid, creds) = credentials(conn, header).await?;
+    let groups = match creds.unix_group_ids() {
+        Some(g) => g.clone(),
+        None => groups_of(uid),
+    };
+    Ok((uid, groups))
+}
+
+/// The caller's uid only (what the rate limit is kept by).
+pub async fn caller_uid(conn: &zbus::Connection, header: &Header<'_>) -> Result<u32, ApiError> {
+    Ok(credentials(conn, header).await?.0)
+}
+
+async fn credentials(
+    conn: &zbus::Connection,
+    header: &Header<'_>,
+) -> Result<(u32, zbus::fdo::ConnectionCredentials), ApiError> {
     let sender = header
         .sender()
         .ok_or_else(|| ApiError::NotAuthorized("the call carries no sender".into()))?;
@@ -59,11 +76,7 @@ pub async fn caller(
     let uid = creds.unix_user_id().ok_or_else(|| {
         ApiError::NotAuthorized("the bus did not report the caller's user id".into())
     })?;
-    let groups = match creds.unix_group_ids() {
-        Some(g) => g.clone(),
-        None => groups_of(uid),
-    };
-    Ok((uid, groups))
+    Ok((uid, creds))
 }
 
 fn groups_of(uid: u32) -> Vec<u32> {

@@ -12,6 +12,25 @@ pub struct DbusConfig {
     /// Callers in this group (or root) may enrol, revoke and list subjects
     /// (checked by `auth` on every admin call, besides the bus policy).
     pub admin_group: String,
+    /// Verify / Identify calls a minute per caller uid (in bursts of as
+    /// many); more are refused `Busy`.
+    pub requests_per_minute: u32,
+}
+
+/// A `[dbus]` value edgeid cannot work with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DbusConfigError {
+    #[error("dbus.requests_per_minute must be 1..=6000 (it is {0})")]
+    RequestsPerMinute(u32),
+}
+
+impl DbusConfig {
+    pub fn validate(&self) -> Result<(), DbusConfigError> {
+        if !(1..=6000).contains(&self.requests_per_minute) {
+            return Err(DbusConfigError::RequestsPerMinute(self.requests_per_minute));
+        }
+        Ok(())
+    }
 }
 
 impl Default for DbusConfig {
@@ -20,6 +39,7 @@ impl Default for DbusConfig {
             enabled: false,
             bus: "system".into(),
             admin_group: "edgeid-admin".into(),
+            requests_per_minute: 30,
         }
     }
 }

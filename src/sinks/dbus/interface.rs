@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
-use super::auth::{AdminPolicy, require_admin};
-use crate::api::{ApiError, EngineHandle, EnrollEvent, Origin};
+use super::OBJECT_PATH;
+use super::auth::{AdminPolicy, caller_uid, require_admin};
+use crate::api::{Admin, ApiError, EngineHandle, EnrollEvent, Origin, RateLimiter};
 use crate::decision::Mode;
 
 #[derive(Debug, zbus::DBusError)]
@@ -21,6 +22,7 @@ pub enum Auth1Error {
     ZBus(zbus::Error),
     NotAuthorized(String),
     NoSuchSubject(String),
+    SubjectExists(String),
     Busy(String),
     Timeout(String),
     InvalidArgument(String),
@@ -35,6 +37,7 @@ impl From<ApiError> for Auth1Error {
         match e {
             ApiError::NotAuthorized(m) => Self::NotAuthorized(m),
             ApiError::NoSuchSubject(m) => Self::NoSuchSubject(m),
+            ApiError::SubjectExists(m) => Self::SubjectExists(m),
             ApiError::Busy(m) => Self::Busy(m),
             ApiError::Timeout(m) => Self::Timeout(m),
             ApiError::InvalidArgument(m) => Self::InvalidArgument(m),
@@ -49,8 +52,76 @@ impl From<ApiError> for Auth1Error {
 pub struct Auth1 {
     pub(super) engine: EngineHandle,
     pub(super) admin: AdminPolicy,
-    /// Enrollment progress, sent as signals by the service's task.
-    pub(super) enroll_events: mpsc::UnboundedSender<(String, EnrollEvent)>,
+    /// Verify / Identify calls per caller uid.
+    pub(super) rate: RateLimiter<u32>,
+}
+
+impl Auth1 {
+    /// The caller's rate limit (`dbus.requests_per_minute` per uid).
+    async fn admit(&self, conn: &zbus::Connection, header: &Header<'_>) -> Result<(), ApiError> {
+        let uid = caller_uid(conn, header).await?;
+        self.rate.admit(&uid, std::time::Instant::now())
+    }
+
+    async fn enroll(
+        &self,
+        conn: &zbus::Connection,
+        header: &Header<'_>,
+        method: &str,
+        subject: &str,
+        modalities: Vec<String>,
+        replace: bool,
+    ) -> Result<(), Auth1Error> {
+        let uid = require_admin(conn, header, &self.admin, method).await?;
+        if modalities.len() > 4 || !modalities.iter().all(|m| m == "face") {
+            let asked = crate::untrusted::echo(&format!("{modalities:?}"), crate::untrusted::SHORT);
+            return Err(Auth1Error::InvalidArgument(format!(
+                "modalities {asked} are not available: this device enrols [\"face\"] (or [] for the default)"
+            )));
+        }
+        let by = Admin {
+            via: Origin::Dbus,
+            uid,
+        };
+        let events = progress_to_caller(conn, header)?;
+        self.engine
+            .enroll(subject.to_owned(), replace, by, events)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A channel whose enrolment events become EnrollProgress / EnrollDone
+/// signals addressed to the caller only (unicast): other clients of the
+/// bus learn nothing of who is being enrolled. The forwarding task ends
+/// when the engine drops the sender, after EnrollDone.
+fn progress_to_caller(
+    conn: &zbus::Connection,
+    header: &Header<'_>,
+) -> Result<mpsc::UnboundedSender<(String, EnrollEvent)>, Auth1Error> {
+    let sender = header.sender().ok_or_else(|| {
+        Auth1Error::InvalidArgument("a method call without a sender cannot be answered".into())
+    })?;
+    let emitter = SignalEmitter::new(conn, OBJECT_PATH)?
+        .set_destination(sender.to_owned().into())
+        .into_owned();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, EnrollEvent)>();
+    tokio::spawn(async move {
+        while let Some((subject, event)) = rx.recv().await {
+            let sent = match event {
+                EnrollEvent::Progress { done, needed, hint } => {
+                    Auth1::enroll_progress(&emitter, &subject, done, needed, &hint).await
+                }
+                EnrollEvent::Done { result } => {
+                    Auth1::enroll_done(&emitter, &subject, &result).await
+                }
+            };
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "D-Bus: enrolment signal not sent");
+            }
+        }
+    });
+    Ok(tx)
 }
 
 /// Empty string = no nonce (D-Bus has no optional arguments).
@@ -63,10 +134,13 @@ impl Auth1 {
     /// 1:1: is the person at the camera `subject`? Returns the signed verdict.
     async fn verify(
         &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         subject: &str,
         nonce: &str,
         timeout_ms: u32,
     ) -> Result<String, Auth1Error> {
+        self.admit(conn, &header).await?;
         let v = self
             .engine
             .decide(
@@ -81,7 +155,14 @@ impl Auth1 {
     }
 
     /// 1:N (when enabled in the config): who is at the camera?
-    async fn identify(&self, nonce: &str, timeout_ms: u32) -> Result<String, Auth1Error> {
+    async fn identify(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        nonce: &str,
+        timeout_ms: u32,
+    ) -> Result<String, Auth1Error> {
+        self.admit(conn, &header).await?;
         let v = self
             .engine
             .decide(
@@ -95,8 +176,10 @@ impl Auth1 {
         Ok(v.verdict)
     }
 
-    /// Starts enrolling `subject` from the camera; progress arrives as
-    /// EnrollProgress signals and the end as EnrollDone. Admin only.
+    /// Starts enrolling a new `subject` from the camera; progress arrives
+    /// as EnrollProgress signals and the end as EnrollDone, both to the
+    /// caller only. An enrolled subject is refused (`SubjectExists`): use
+    /// EnrollReplace. Admin only.
     async fn enroll_start(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -104,16 +187,22 @@ impl Auth1 {
         subject: &str,
         modalities: Vec<String>,
     ) -> Result<(), Auth1Error> {
-        require_admin(conn, &header, &self.admin, "EnrollStart").await?;
-        if modalities.len() > 4 || !modalities.iter().all(|m| m == "face") {
-            return Err(Auth1Error::InvalidArgument(format!(
-                "modalities {modalities:?} are not available: this device enrols [\"face\"] (or [] for the default)"
-            )));
-        }
-        self.engine
-            .enroll(subject.to_owned(), self.enroll_events.clone())
-            .await?;
-        Ok(())
+        self.enroll(conn, &header, "EnrollStart", subject, modalities, false)
+            .await
+    }
+
+    /// As EnrollStart, for a subject already enrolled: its templates are
+    /// replaced when the new enrolment succeeds, and kept when it fails
+    /// (`NoSuchSubject` if it is not enrolled). Admin only.
+    async fn enroll_replace(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        subject: &str,
+        modalities: Vec<String>,
+    ) -> Result<(), Auth1Error> {
+        self.enroll(conn, &header, "EnrollReplace", subject, modalities, true)
+            .await
     }
 
     /// Deletes every template of `subject`. Admin only.
@@ -123,9 +212,30 @@ impl Auth1 {
         #[zbus(connection)] conn: &zbus::Connection,
         subject: &str,
     ) -> Result<(), Auth1Error> {
-        require_admin(conn, &header, &self.admin, "Revoke").await?;
-        self.engine.revoke(subject.to_owned()).await?;
+        let uid = require_admin(conn, &header, &self.admin, "Revoke").await?;
+        let by = Admin {
+            via: Origin::Dbus,
+            uid,
+        };
+        self.engine.revoke(subject.to_owned(), by).await?;
         Ok(())
+    }
+
+    /// Clears `subject`'s failed attempts, ending any lockout wait;
+    /// returns how many were cleared. Audited with the caller's uid. Admin only.
+    async fn unlock(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        subject: &str,
+    ) -> Result<u32, Auth1Error> {
+        let uid = require_admin(conn, &header, &self.admin, "Unlock").await?;
+        let by = Admin {
+            via: Origin::Dbus,
+            uid,
+        };
+        let cleared = self.engine.unlock(subject.to_owned(), by).await?;
+        Ok(u32::try_from(cleared).unwrap_or(u32::MAX))
     }
 
     /// Enrolled subject ids. Admin only.

@@ -16,6 +16,6 @@ pub mod config;
 pub mod interface;
 pub mod service;
 
-pub use config::DbusConfig;
+pub use config::{DbusConfig, DbusConfigError};
 pub use interface::{Auth1, Auth1Error};
 pub use service::{BUS_NAME, DbusError, OBJECT_PATH, serve};

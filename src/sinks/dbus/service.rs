@@ -8,7 +8,7 @@ use zbus::object_server::SignalEmitter;
 use super::auth::AdminPolicy;
 use super::config::DbusConfig;
 use super::interface::Auth1;
-use crate::api::{ChallengeHint, EngineHandle, EnrollEvent, Origin, VerdictOut};
+use crate::api::{ChallengeHint, EngineHandle, Origin, RateLimiter, VerdictOut};
 
 pub const BUS_NAME: &str = "org.edgeid.Auth1";
 pub const OBJECT_PATH: &str = "/org/edgeid/Auth1";
@@ -40,11 +40,10 @@ pub async fn serve(
         bus: config.bus.clone(),
         source,
     };
-    let (events_tx, mut events) = mpsc::unbounded_channel();
     let iface = Auth1 {
         engine,
         admin: AdminPolicy::new(&config.admin_group),
-        enroll_events: events_tx,
+        rate: RateLimiter::new(config.requests_per_minute),
     };
     let builder = match config.bus.as_str() {
         "system" => zbus::connection::Builder::system(),
@@ -66,13 +65,6 @@ pub async fn serve(
     tokio::spawn(async move {
         loop {
             let sent = tokio::select! {
-                e = events.recv() => match e {
-                    Some((subject, EnrollEvent::Progress { done, needed, hint })) =>
-                        Auth1::enroll_progress(&emitter, &subject, done, needed, &hint).await,
-                    Some((subject, EnrollEvent::Done { result })) =>
-                        Auth1::enroll_done(&emitter, &subject, &result).await,
-                    None => break,
-                },
                 v = walk_up.recv() => match v {
                     Some(v) if v.origin == Origin::WalkUp => Auth1::verdict_issued(&emitter, &v.verdict).await,
                     Some(_) => Ok(()),

@@ -22,6 +22,9 @@ pub struct MqttConfig {
     pub topic_prefix: String,
     /// Requests larger than this are refused unread.
     pub max_request_bytes: usize,
+    /// Requests a minute on the request topic, all publishers together (in
+    /// bursts of as many); more are refused on the error topic.
+    pub requests_per_minute: u32,
     /// Undelivered verdicts kept on disk; beyond it the oldest are dropped.
     pub queue_capacity: usize,
     /// Longest wait between reconnection attempts.
@@ -52,6 +55,7 @@ impl Default for MqttConfig {
             keep_alive_secs: 15,
             topic_prefix: "edgeid".into(),
             max_request_bytes: 1024,
+            requests_per_minute: 120,
             queue_capacity: 10_000,
             reconnect_max_ms: 5000,
             tls: TlsConfig::default(),
@@ -68,6 +72,8 @@ pub enum MqttConfigError {
     HostOrPrefix,
     #[error("mqtt.max_request_bytes must be 64..=65536 (it is {0})")]
     MaxRequestBytes(usize),
+    #[error("mqtt.requests_per_minute must be 1..=6000 (it is {0})")]
+    RequestsPerMinute(u32),
     #[error("mqtt.queue_capacity must be at least 1")]
     QueueCapacity,
     #[error("mqtt.tls.cert_file and mqtt.tls.key_file go together")]
@@ -90,6 +96,9 @@ impl MqttConfig {
         }
         if !(64..=65_536).contains(&self.max_request_bytes) {
             return Err(MqttConfigError::MaxRequestBytes(self.max_request_bytes));
+        }
+        if !(1..=6000).contains(&self.requests_per_minute) {
+            return Err(MqttConfigError::RequestsPerMinute(self.requests_per_minute));
         }
         if self.queue_capacity == 0 {
             return Err(MqttConfigError::QueueCapacity);

@@ -17,6 +17,11 @@ pub(super) type ErrorTx = mpsc::UnboundedSender<(Option<String>, ApiError)>;
 impl Sink {
     pub(super) fn on_request(&mut self, payload: &[u8], err_tx: &ErrorTx) {
         // The engine handle refuses a replayed nonce (every bus shares it).
+        // Over the topic's rate: refused before parsing, as cheaply as can be.
+        if let Err(e) = self.rate.admit(&(), std::time::Instant::now()) {
+            let _ = err_tx.send((None, e));
+            return;
+        }
         let request = parse(payload, self.max_request_bytes);
         let request = match request {
             Ok(r) => r,
@@ -60,20 +65,31 @@ impl Sink {
 
     pub(super) fn publish_error(&mut self, link: &mut Link, nonce: Option<&str>, e: &ApiError) {
         if !link.connected {
+            self.refusals_unpublished += 1;
+            tracing::warn!(
+                code = e.code(),
+                unpublished = self.refusals_unpublished,
+                "MQTT: a refusal not published: the broker is unreachable"
+            );
             return;
         }
         let body = serde_json::json!({"error": e.code(), "message": e.to_string(), "nonce": nonce});
-        if link
-            .client
-            .try_publish(
-                self.topics.error.clone(),
-                QoS::AtMostOnce,
-                false,
-                body.to_string(),
-            )
-            .is_ok()
-        {
-            link.sent.push_back(None);
+        match link.client.try_publish(
+            self.topics.error.clone(),
+            QoS::AtMostOnce,
+            false,
+            body.to_string(),
+        ) {
+            Ok(()) => link.sent.push_back(None),
+            Err(err) => {
+                self.refusals_unpublished += 1;
+                tracing::warn!(
+                    error = %err,
+                    code = e.code(),
+                    unpublished = self.refusals_unpublished,
+                    "MQTT: a refusal could not be published on the error topic"
+                );
+            }
         }
     }
 }

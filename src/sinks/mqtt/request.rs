@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::api::{ApiError, check_nonce, check_subject};
 use crate::decision::Mode;
+use crate::untrusted;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,8 +31,14 @@ pub fn parse(payload: &[u8], max_bytes: usize) -> Result<Request, ApiError> {
             payload.len()
         )));
     }
-    let req: Request = serde_json::from_slice(payload)
-        .map_err(|e| ApiError::InvalidArgument(format!("malformed request: {e}")))?;
+    // serde's message quotes the payload (an unknown field's name): escaped,
+    // so a payload cannot forge log lines or the error topic's text.
+    let req: Request = serde_json::from_slice(payload).map_err(|e| {
+        ApiError::InvalidArgument(format!(
+            "malformed request: {}",
+            untrusted::echo(&e.to_string(), untrusted::LONG)
+        ))
+    })?;
     check_nonce(&req.nonce)?;
     match (req.mode, &req.subject) {
         (Mode::Verify, Some(s)) => check_subject(s)?,
@@ -97,5 +104,18 @@ mod tests {
                 .to_string()
                 .contains("limit is 1024")
         );
+    }
+
+    /// The payload of the log-injection report: an unknown field
+    /// named with ESC and a newline. The refusal's text has neither.
+    #[test]
+    fn refusals_do_not_echo_control_characters() {
+        let hostile =
+            "{\"mode\":\"identify\",\"nonce\":\"n\",\"x\\u001b[2K\\nINFO edgeid: door opened\":1}";
+        let e = parse(hostile.as_bytes(), 4096).expect_err("unknown field");
+        let text = e.to_string();
+        assert!(text.contains("unknown field"), "{text}");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.contains("\\u{1b}[2K\\nINFO"), "{text}");
     }
 }

@@ -20,7 +20,7 @@ use super::latency::{Latency, LatencyObserver};
 use super::link::{Link, Polled};
 use super::options::options;
 use super::outbox::Outbox;
-use crate::api::{ApiError, EngineHandle, VerdictOut};
+use crate::api::{ApiError, EngineHandle, RateLimiter, VerdictOut};
 use crate::store::Store;
 
 pub struct MqttSink {
@@ -67,6 +67,8 @@ pub fn start(
         engine,
         outbox: Outbox::new(store, c.queue_capacity),
         max_request_bytes: c.max_request_bytes,
+        rate: RateLimiter::new(c.requests_per_minute),
+        refusals_unpublished: 0,
         reconnect_max: Duration::from_millis(c.reconnect_max_ms.max(100)),
         verdict_tx: Some(verdict_tx),
         latency: Latency::new(observer),
@@ -81,6 +83,11 @@ pub(super) struct Sink {
     pub engine: EngineHandle,
     pub outbox: Outbox,
     pub max_request_bytes: usize,
+    /// The request topic as a whole: any publisher may use it.
+    pub rate: RateLimiter<()>,
+    /// Refusals the client could not queue for the error topic (counted
+    /// and logged, never silently lost).
+    pub refusals_unpublished: u64,
     pub reconnect_max: Duration,
     /// Request tasks send their verdicts here; dropped when stopping so the
     /// channel closes once the last one is answered.
