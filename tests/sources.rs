@@ -207,3 +207,49 @@ fn a_vanished_source_is_retried_with_backoff_until_it_returns() {
     );
     assert_eq!(capture.status().state, CaptureState::Running);
 }
+
+/// A source whose code panics (the report's `fps = 1e-300` killed the
+/// capture thread while the daemon looked alive): the panic is a source
+/// failure, retried with back-off, and frames flow again once it stops.
+#[test]
+fn a_panicking_source_is_reopened_not_fatal() {
+    struct Panics(u32);
+    impl FrameSource for Panics {
+        fn next_frame(
+            &mut self,
+        ) -> Result<edgeid::sources::Frame, edgeid::sources::capture::SourceError> {
+            self.0 += 1;
+            if self.0 <= 2 {
+                panic!("a decoder bug");
+            }
+            Ok(edgeid::sources::Frame::new(image::RgbImage::new(64, 48)))
+        }
+        fn describe(&self) -> String {
+            "panics at first".into()
+        }
+    }
+    let opened = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = std::sync::Arc::clone(&opened);
+    let factory: SourceFactory = Box::new(move || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The first two opens give a source that panics at once.
+        Ok(Box::new(Panics(if n < 2 { 0 } else { 2 })) as Box<dyn FrameSource>)
+    });
+    let capture = Capture::spawn(factory, FAST).expect("spawn");
+    assert!(
+        wait_until(Duration::from_secs(5), || capture.status().frames >= 3),
+        "{:?}",
+        capture.status()
+    );
+    assert!(capture.is_alive());
+    let status = capture.status();
+    assert!(status.reopen_attempts >= 2, "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("the source panicked: a decoder bug"),
+        "{status:?}"
+    );
+}

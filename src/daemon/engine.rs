@@ -57,6 +57,8 @@ pub struct Engine {
     /// Challenges announced to the person at the camera (the D-Bus sink
     /// sends them as `Hint` signals); with no sink listening they go nowhere.
     hints: broadcast::Sender<ChallengeHint>,
+    /// The dead capture thread was logged (once).
+    capture_dead_reported: AtomicBool,
 }
 
 impl Engine {
@@ -86,6 +88,7 @@ impl Engine {
             walk_up_track: None,
             rng: ring::rand::SystemRandom::new(),
             hints,
+            capture_dead_reported: AtomicBool::new(false),
         }
     }
 
@@ -126,6 +129,14 @@ impl Engine {
             while wedge.exists() {
                 std::thread::sleep(Duration::from_millis(50));
             }
+        }
+        // A capture thread that died (it contains its sources' panics, so
+        // this should not happen) must not hide behind a healthy loop.
+        if !self.capture.is_alive() && !self.stopping() {
+            if !self.capture_dead_reported.swap(true, Ordering::Relaxed) {
+                tracing::error!("the capture thread has ended: watchdog pings stop");
+            }
+            return;
         }
         self.notifier.watchdog();
     }

@@ -191,6 +191,13 @@ impl Capture {
         self.shared.lock().status.clone()
     }
 
+    /// False once the capture thread has ended without being stopped: the
+    /// engine then stops feeding the watchdog, and systemd restarts the
+    /// daemon rather than leaving every request to time out.
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     pub fn probe(&self) -> StatusProbe {
         StatusProbe(Arc::clone(&self.shared))
     }
@@ -242,10 +249,14 @@ fn run(shared: &Shared, mut factory: SourceFactory, backoff: Backoff) {
     let mut delay = backoff.initial;
     let mut seq = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
-        let mut source = match factory() {
-            Ok(s) => s,
-            Err(e) => {
+        let mut source = match contained(&mut factory) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
                 retry_later(shared, &e.to_string(), &mut delay, backoff);
+                continue;
+            }
+            Err(panic) => {
+                retry_later(shared, &panic, &mut delay, backoff);
                 continue;
             }
         };
@@ -260,7 +271,11 @@ fn run(shared: &Shared, mut factory: SourceFactory, backoff: Backoff) {
             if shared.stop.load(Ordering::Relaxed) {
                 break None;
             }
-            match source.next_frame() {
+            let next = match contained(|| source.next_frame()) {
+                Ok(next) => next,
+                Err(panic) => break Some(panic),
+            };
+            match next {
                 Ok(frame) => {
                     seq += 1;
                     delay = backoff.initial;
@@ -289,6 +304,21 @@ fn run(shared: &Shared, mut factory: SourceFactory, backoff: Backoff) {
     }
     shared.lock().status.state = CaptureState::Stopped;
     shared.changed.notify_all();
+}
+
+/// Runs a source's code so that a panic in it (a decoder bug, a value it
+/// did not expect) becomes a source failure, retried with back-off like
+/// any other, instead of a dead capture thread behind a daemon that still
+/// looks alive.
+fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        format!("the source panicked: {what}")
+    })
 }
 
 fn retry_later(shared: &Shared, error: &str, delay: &mut Duration, backoff: Backoff) {
