@@ -236,8 +236,7 @@ fn a_fusion_fitted_with_other_model_files_is_refused() {
         .matcher(&rig.dlib)
         .expect("matcher")
         .fused_with(&[&rig.mfn], Some(&other))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(
         err.to_string()
             .contains("fusion of dlib-resnet-v1+mobilefacenet"),
