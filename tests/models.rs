@@ -149,12 +149,12 @@ fn the_embedder_declares_cosine_and_another_metric_is_refused_at_load() {
     let text = std::fs::read_to_string(&path).expect("manifest");
     assert_eq!(
         text.matches("metric = \"cosine\"").count(),
-        1,
-        "one declaration"
+        2,
+        "one declaration per embedder (dlib, then MobileFaceNet)"
     );
     std::fs::write(
         &path,
-        text.replace("metric = \"cosine\"", "metric = \"euclidean\""),
+        text.replacen("metric = \"cosine\"", "metric = \"euclidean\"", 1),
     )
     .expect("write");
     let manifest = Manifest::open(dir.path()).expect("still parses");
@@ -169,9 +169,47 @@ fn the_embedder_declares_cosine_and_another_metric_is_refused_at_load() {
     // An unknown metric is a parse error naming the file.
     std::fs::write(
         &path,
-        text.replace("metric = \"cosine\"", "metric = \"manhattan\""),
+        text.replacen("metric = \"cosine\"", "metric = \"manhattan\"", 1),
     )
     .expect("write");
     let err = Manifest::open(dir.path()).expect_err("must refuse");
     assert!(err.to_string().contains("manifest.toml"), "{err}");
+}
+
+#[test]
+fn mobilefacenet_runs_on_the_default_backend_with_its_own_chip() {
+    use edgeid::pipeline::{EmbedderChoice, FacePipeline, PipelineConfig};
+    use edgeid::vision::align::FaceChip;
+    use edgeid::vision::geometry::Similarity;
+    let manifest = manifest();
+    let config = PipelineConfig {
+        embedder: EmbedderChoice::Fused,
+        ..PipelineConfig::default()
+    };
+    let pipeline = FacePipeline::load(&manifest, default_backend().as_ref(), config).expect("load");
+    let ids: Vec<&str> = pipeline
+        .embedders()
+        .iter()
+        .map(|e| e.embedder.model_id())
+        .collect();
+    assert_eq!(ids, ["dlib-resnet-v1", "mobilefacenet"]);
+    let mfn = &pipeline.embedders()[1];
+    assert_eq!((mfn.template.size, mfn.embedder.chip_size()), (112, 112));
+    assert!(
+        pipeline.fusion().is_some(),
+        "the manifest's [[fusion]] fits these files"
+    );
+    // Two different chips: 192-d, finite, and not the same descriptor.
+    let chip = |v: f32| FaceChip {
+        size: 112,
+        rgb: (0..112 * 112 * 3).map(|i| v + (i % 97) as f32).collect(),
+        to_image: Similarity::IDENTITY,
+    };
+    let (a, b) = (
+        mfn.embedder.embed(&chip(20.0)).expect("embeds"),
+        mfn.embedder.embed(&chip(120.0)).expect("embeds"),
+    );
+    assert_eq!(a.dim(), 192);
+    assert!(a.as_slice().iter().all(|x| x.is_finite()));
+    assert!(a.cosine(&b) < 0.999, "{}", a.cosine(&b));
 }

@@ -66,6 +66,18 @@ def main():
         thresholds.update(given.get(model["id"], {}))
         for key, (value, measured) in sorted(thresholds.items()):
             out.append(f"[model.thresholds.{key}]\nvalue = {value!r}\nmeasured_on = {toml_str(measured)}\n")
+    # Score fusions are fitted by `edgeid eval faces --compare fused`: kept
+    # while every fused model file is unchanged, dropped otherwise.
+    shas = {m["id"]: m["sha256"] for _, m, _ in frags}
+    for f in tomllib.loads(manifest.read_text()).get("fusion", []) if manifest.exists() else []:
+        if all(shas.get(i) == h for i, h in zip(f["models"], f["sha256"])):
+            out.append("[[fusion]]")
+            for k in ("id", "models", "sha256", "mean", "std", "weights", "fitted_on"):
+                out.append(f"{k} = {toml_str(f[k]) if isinstance(f[k], str) else f[k]!r}".replace("'", '"'))
+            for key, t in sorted(f.get("thresholds", {}).items()):
+                out.append(f"\n[fusion.thresholds.{key}]\nvalue = {t['value']!r}\nmeasured_on = {toml_str(t['measured_on'])}\n")
+        else:
+            print(f"warning: fusion {f['id']}: a model changed; fit it again", file=sys.stderr)
     manifest.write_text("\n".join(out))
 
     notice = ["# Third-party models", "",
@@ -77,6 +89,8 @@ def main():
         notice.append(f"- {m['description']}")
         notice.append(f"- Source: {p['package']} {p['version']}, `{p['source_file']}` (sha256 {p['source_sha256']})")
         notice.append(f"- Licence: {m['licence']}")
+        if m.get("notice"):
+            notice.append(f"- {m['notice']}")
         notice.append(f"- Converted by `{p['converter']}`; max abs difference from the source model: {p['max_abs_diff']:.2e} ({p['verified_on']})")
         notice.append("")
     (MODELS / "NOTICE.md").write_text("\n".join(notice))

@@ -16,7 +16,7 @@ use edgeid::eval::pad::{
     read_pad_dataset, score_all,
 };
 use edgeid::eval::plot::{Series, det_chart, roc_chart, score_histogram};
-use edgeid::pipeline::{FaceSelection, PipelineConfig, SubjectRule};
+use edgeid::pipeline::{EmbedderChoice, FaceSelection, PipelineConfig, SubjectRule};
 use edgeid::vision::align::Alignment;
 use edgeid::vision::pad::PAD_CROP_SCALE;
 
@@ -62,11 +62,19 @@ pub struct FacesArgs {
     pub flip_tta: Option<bool>,
     /// Run several configurations in one pass and print one table (and one
     /// ROC and DET chart with --plot): comma-separated, each `+`-joined
-    /// words (a selection rule; flip or noflip; cosine or euclidean), e.g.
-    /// `largest+noflip,central+flip,central+flip+euclidean`. Without a
-    /// value: every rule with and without flip, and Euclidean.
+    /// words (dlib, mobilefacenet or fused; a selection rule; flip or
+    /// noflip; cosine or euclidean), e.g.
+    /// `largest+noflip,central+flip,mobilefacenet+flip,fused+noflip`.
+    /// Without a value: dlib under every rule with and without flip, and
+    /// Euclidean; MobileFaceNet and fused with and without flip. A fused
+    /// configuration fits its fusion on these pairs' images and prints it
+    /// as a manifest `[[fusion]]` entry.
     #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "CONFIGS")]
     pub compare: Option<String>,
+    /// The embedder to evaluate: `dlib` or `mobilefacenet` (the fusion is
+    /// evaluated, and fitted, by `--compare fused`).
+    #[arg(long, default_value = "dlib")]
+    pub embedder: EmbedderChoice,
     /// Face alignment to evaluate: `dlib5` (shipped: dlib's published
     /// template on the nearest mesh points) or `calibrated`.
     #[arg(long, default_value = "dlib5", value_parser = parse_alignment)]
@@ -118,8 +126,17 @@ fn faces(global: &GlobalArgs, args: FacesArgs) -> anyhow::Result<()> {
             ..FaceSelection::default()
         },
         flip_tta: args.flip_tta,
+        // --compare runs every embedder its configurations name.
+        embedder: if args.compare.is_some() {
+            EmbedderChoice::Fused
+        } else {
+            args.embedder
+        },
         ..PipelineConfig::default()
     };
+    if args.compare.is_none() && args.embedder == EmbedderChoice::Fused {
+        anyhow::bail!("the fusion is evaluated with --compare fused (or fused+noflip)");
+    }
     let pipeline = load_pipeline_with(global, config)?;
     let threshold = Threshold::resolve(
         args.threshold,
@@ -345,14 +362,29 @@ fn faces_compare(
     let metric = pipeline.embedder().metric();
     let images = distinct_images(pairs);
     let bar = counter(images as u64, "images", global.json);
-    let report = compare(
-        pipeline,
-        pairs,
-        &variants,
-        Some((threshold.value, metric)),
-        args.threads,
-        &|| bar.inc(1),
-    );
+    let manifest = open_manifest(global)?;
+    // Each configuration at its shipped threshold: the command line's for
+    // dlib, else the manifest's for its embedder (or fusion).
+    let shipped = |v: &Variant| -> Option<f32> {
+        if v.metric != metric {
+            return None;
+        }
+        let ids = v.embedder.model_ids();
+        let point = DEFAULT_OPERATING_POINT;
+        match ids {
+            [id] if *id == EmbedderChoice::DLIB_ID => Some(threshold.value),
+            [id] => manifest
+                .by_id(id, edgeid::infer::ModelRole::FaceEmbedder)
+                .ok()
+                .and_then(|s| s.thresholds.get(point).map(|t| t.value)),
+            _ => manifest
+                .fusion(ids)
+                .and_then(|f| f.thresholds.get(point).map(|t| t.value)),
+        }
+    };
+    let report = compare(pipeline, pairs, &variants, &shipped, args.threads, &|| {
+        bar.inc(1)
+    });
     bar.finish_and_clear();
     if let Some(plot) = &args.plot {
         let series = |curve: CurveFn| -> Vec<Series> {
@@ -423,7 +455,9 @@ fn faces_compare(
         for v in &r.variants {
             let m: &VerificationMetrics = &v.metrics;
             let a = &v.at_all_pairs_threshold;
-            let own = if v.variant.metric == o.threshold_metric {
+            let own = if v.all_pairs.threshold != v.all_pairs.threshold_at_far_1e3
+                || v.variant.metric == o.threshold_metric
+            {
                 ""
             } else {
                 "*"
@@ -449,6 +483,26 @@ fn faces_compare(
                 "FAR all: at the threshold, over all {} cross-identity image pairs (resolution {:.1e}); right of |: at their FAR 1e-3 threshold, on the protocol's pairs",
                 v.all_pairs.impostor_pairs, v.all_pairs.far_resolution
             );
+        }
+        for v in &r.variants {
+            if let Some(cv) = &v.cross_validation {
+                println!(
+                    "{}: {}-fold cross-validation by identity (fusion and FAR 1e-3 threshold fitted without the pair's first person): accuracy {:.2} % (95 % CI {}), {} false accepts, {} false rejects of {} pairs; fold thresholds {:.3?}",
+                    v.label,
+                    cv.folds,
+                    cv.accuracy * 100.0,
+                    interval(cv.accuracy_ci95),
+                    cv.false_accepts,
+                    cv.false_rejects,
+                    cv.pairs,
+                    cv.thresholds
+                );
+            }
+            if let Some(f) = &v.fusion {
+                let entry =
+                    toml::to_string(&serde_json::json!({ "fusion": [f] })).unwrap_or_default();
+                println!("{}: manifest entry fitted on all images:\n{entry}", v.label);
+            }
         }
         for (rule, n) in &r.no_face {
             if *n > 0 {

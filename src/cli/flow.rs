@@ -11,7 +11,7 @@ use serde::Serialize;
 use edgeid::api::Admin;
 use edgeid::config::Config;
 use edgeid::decision::Issued;
-use edgeid::decision::enrolment::face_templates;
+use edgeid::decision::enrolment::evidence_templates;
 use edgeid::decision::pad::{PadCheck, PadCheckInfo};
 use edgeid::decision::{
     Authenticator, Evidence, Judged, Mode, Origin, Outcome, Policy, Provenance, Reason, Sample,
@@ -127,7 +127,7 @@ pub fn enroll(
     for file in files {
         let (report, sample) = analyse(pipeline, file, pad)?;
         if let (None, Some(face)) = (report.rejected, sample.analysis.face) {
-            vectors.push((face.embedding, face.quality));
+            vectors.push((face.embeddings, face.quality));
         } else if !quiet {
             bar.suspend(|| {
                 eprintln!(
@@ -153,7 +153,7 @@ pub fn enroll(
             "no photo of {subject} passed the {checks} checks: nothing was enrolled; use clear, frontal, well-lit photos of the person themselves"
         );
     }
-    let new = face_templates(spec, &vectors);
+    let new = evidence_templates(&vectors);
     let qualities: Vec<_> = vectors.iter().map(|(_, q)| q).collect();
     let rejected: Vec<_> = photos
         .iter()
@@ -289,7 +289,9 @@ fn judge_photos(
     report: &mut Gathered,
 ) -> anyhow::Result<Judged> {
     let pipeline = pipeline.get()?;
-    let matcher = auth.matcher(pipeline.embedder_spec())?;
+    let matcher = auth
+        .matcher(pipeline.embedder_spec())?
+        .fused_with(&pipeline.extra_specs(), pipeline.fusion())?;
     let t = Instant::now();
     let enrolled = matcher.open_gallery(store, &keys.dek, req.subject, FOUND_BY)?;
     report.gallery_open_ms = Some(t.elapsed().as_secs_f64() * 1e3);

@@ -14,8 +14,16 @@ pub fn open_manifest(global: &GlobalArgs) -> anyhow::Result<Manifest> {
     Manifest::open(&dir).with_context(|| format!("opening the models in {}", dir.display()))
 }
 
+/// The pipeline of the config's `[face]` section.
 pub fn load_pipeline(global: &GlobalArgs) -> anyhow::Result<FacePipeline> {
-    load_pipeline_with(global, PipelineConfig::default())
+    let face = super::state::load_config(global)?.face;
+    load_pipeline_with(
+        global,
+        PipelineConfig {
+            embedder: face.embedder,
+            ..PipelineConfig::default()
+        },
+    )
 }
 
 pub fn load_pipeline_with(

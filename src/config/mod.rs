@@ -95,6 +95,16 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// `[liveness]`: what the daemon must see before it scores a face.
     pub liveness: LivenessPolicy,
+    /// `[face]`: which embedder(s) the daemon and the verbs run.
+    pub face: FaceConfig,
+}
+
+/// `[face]`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaceConfig {
+    /// `dlib`, `mobilefacenet` or `fused` (docs/config.md).
+    pub embedder: crate::pipeline::EmbedderChoice,
 }
 
 impl Default for Config {
@@ -110,6 +120,7 @@ impl Default for Config {
             dbus: Default::default(),
             daemon: Default::default(),
             liveness: Default::default(),
+            face: Default::default(),
         }
     }
 }

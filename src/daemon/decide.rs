@@ -34,7 +34,9 @@ impl Decider {
         config: &Config,
     ) -> Result<Self, AttemptError> {
         let auth = Authenticator::new(config.decision_policy())?;
-        let matcher = auth.matcher(pipeline.embedder_spec())?;
+        let matcher = auth
+            .matcher(pipeline.embedder_spec())?
+            .fused_with(&pipeline.extra_specs(), pipeline.fusion())?;
         let enrolled = matcher.open_gallery(&mut store, &keys.dek, None, FOUND_BY)?;
         Ok(Self {
             store,

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::decision::enrolment::{FACE, face_templates};
+use crate::decision::enrolment::{FACE, evidence_templates};
 use crate::decision::evidence::{Seen, usable};
 use crate::decision::liveness::{Check, Figures, LivenessMode, State, Track};
+use crate::pipeline::ModelEmbedding;
 use crate::store::audit::Event;
 use crate::store::templates;
-use crate::vision::embed::Embedding;
 use crate::vision::quality::QualityReport;
 
 use super::decide::internal;
@@ -30,7 +30,8 @@ const SAMPLE_SPACING: Duration = Duration::from_millis(200);
 
 /// What a camera enrollment gathered before sealing.
 struct Collected {
-    samples: Vec<(Embedding, QualityReport)>,
+    /// Each sample's descriptors (one per configured embedder).
+    samples: Vec<(Vec<ModelEmbedding>, QualityReport)>,
     /// The liveness judgement's figures (None when liveness is off).
     liveness: Option<Figures>,
 }
@@ -191,7 +192,7 @@ impl Engine {
                 && samples.len() < needed as usize
                 && let Some(face) = analysis.face
             {
-                samples.push((face.embedding, face.quality));
+                samples.push((face.embeddings, face.quality));
                 last_sample = Some(captured.frame.captured_at);
                 let hint = match (samples.len() < needed as usize, live) {
                     (true, _) => "good: hold still",
@@ -232,7 +233,7 @@ impl Engine {
     ) -> Result<usize, ApiError> {
         let samples = &collected.samples;
         let spec = self.decider.pipeline.embedder_spec().clone();
-        let new = face_templates(&spec, samples);
+        let new = evidence_templates(samples);
         let qualities: Vec<_> = samples.iter().map(|(_, q)| q).collect();
         let event = Event::Enroll {
             subject,

@@ -246,6 +246,7 @@ fn load(
     let manifest = Manifest::open(models_dir).map_err(DaemonError::Models)?;
     let mut pipeline_config = PipelineConfig::default();
     pipeline_config.detector.range = config.daemon.detector;
+    pipeline_config.embedder = config.face.embedder;
     let pipeline = FacePipeline::load(&manifest, default_backend().as_ref(), pipeline_config)
         .map_err(DaemonError::Pipeline)?;
     let models = manifest

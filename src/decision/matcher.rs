@@ -8,14 +8,17 @@ use serde_json::{Value, json};
 use super::attempt::{AttemptError, Judged};
 use super::enrolment::FACE;
 use super::evidence::{Ended, Evidence, LivenessVerdict};
-use super::gallery::{Gallery, GalleryLoad};
+use super::gallery::fused::{self, FusedModel};
+use super::gallery::{Gallery, GalleryLoad, SubjectScore};
 use super::request::Request;
 use super::threshold::{DEFAULT_OPERATING_POINT, OperatingPoint, Threshold};
-use super::verify::{decide_identify, decide_verify, select_face};
+use super::verify::{IDENTIFY_TOP_K, Outcome, decide_identify, decide_verify, select_face};
 use crate::infer::ModelSpec;
+use crate::infer::manifest::FusionSpec;
+use crate::pipeline::FrameAnalysis;
 use crate::store::audit::{self, Event};
 use crate::store::{DataKey, Store, templates};
-use crate::verdict::{Mode, Reason};
+use crate::verdict::{Decision, Mode, Reason};
 
 /// Why a claimed subject cannot be compared with the face. Verdicts do not
 /// say: they answer `no_match` after the same camera work as for anyone
@@ -30,12 +33,24 @@ pub struct Uncomparable {
     pub detail: Value,
 }
 
-/// The embedder in use and the similarity that makes a match.
+/// The embedder in use and the similarity that makes a match; with a
+/// score fusion, the further embedders and the fusion's threshold.
 #[derive(Debug, Clone)]
 pub struct Matcher {
     model_id: String,
     model_sha256: String,
     threshold: Threshold,
+    extra: Vec<ExtraModel>,
+    fusion: Option<(FusionSpec, Threshold)>,
+}
+
+/// A further embedder of a fused matcher, with its own threshold (used for
+/// subjects enrolled under it alone).
+#[derive(Debug, Clone)]
+struct ExtraModel {
+    id: String,
+    sha256: String,
+    threshold: f32,
 }
 
 impl Matcher {
@@ -56,7 +71,57 @@ impl Matcher {
             model_id: spec.id.clone(),
             model_sha256: spec.sha256.clone(),
             threshold,
+            extra: Vec::new(),
+            fusion: None,
         })
+    }
+
+    /// Fused matching (`[face] embedder = "fused"`): the further embedders
+    /// `extra` (after the primary) and the manifest's fusion of them all,
+    /// which must have been fitted with these very model files and carry
+    /// a threshold at the default operating point.
+    pub fn fused_with(
+        mut self,
+        extra: &[&ModelSpec],
+        fusion: Option<&FusionSpec>,
+    ) -> Result<Self, AttemptError> {
+        if extra.is_empty() {
+            return Ok(self);
+        }
+        let mut labels = vec![(self.model_id.as_str(), self.model_sha256.as_str())];
+        labels.extend(extra.iter().map(|s| (s.id.as_str(), s.sha256.as_str())));
+        let ids: Vec<&str> = labels.iter().map(|(id, _)| *id).collect();
+        let missing = || AttemptError::NoThreshold {
+            model: format!("fusion of {}", ids.join("+")),
+        };
+        let fusion = fusion.filter(|f| f.fits(&labels)).ok_or_else(missing)?;
+        let t = fusion
+            .thresholds
+            .get(DEFAULT_OPERATING_POINT)
+            .ok_or_else(missing)?;
+        for spec in extra {
+            let own = Threshold::resolve(None, spec, OperatingPoint(DEFAULT_OPERATING_POINT))
+                .ok_or_else(|| AttemptError::NoThreshold {
+                    model: spec.id.clone(),
+                })?;
+            self.extra.push(ExtraModel {
+                id: spec.id.clone(),
+                sha256: spec.sha256.clone(),
+                threshold: own.value,
+            });
+        }
+        let source = format!(
+            "manifest fusion {}:{DEFAULT_OPERATING_POINT} ({})",
+            fusion.id, t.measured_on
+        );
+        self.fusion = Some((
+            fusion.clone(),
+            Threshold {
+                value: t.value,
+                source,
+            },
+        ));
+        Ok(self)
     }
 
     pub fn threshold(&self) -> &Threshold {
@@ -77,7 +142,15 @@ impl Matcher {
             id: &self.model_id,
             sha256: &self.model_sha256,
         };
-        let load = Gallery::open(store, dek, FACE, model, subject)?;
+        let mut load = Gallery::open(store, dek, FACE, model, subject)?;
+        for e in &self.extra {
+            let model = templates::ModelLabel {
+                id: &e.id,
+                sha256: &e.sha256,
+            };
+            load = load.with_extra(Gallery::open(store, dek, FACE, model, subject)?);
+        }
+        // Every load sees every row: the first one's tampered list is all.
         for t in &load.tampered {
             audit::append(
                 store,
@@ -119,7 +192,7 @@ impl Matcher {
             (Reason::StoreTampered, json!({"tampered_rows": tampered}))
         } else if let Some(found) = audit::enrolment_tampering(store, subject)? {
             (Reason::StoreTampered, json!({"enrolment_tampering": found}))
-        } else if enrolled.gallery.contains(subject) {
+        } else if enrolled.contains(subject) {
             return Ok(None);
         } else if templates::subject_exists(store, subject)? {
             let models = enrolled.other_models.get(subject);
@@ -198,6 +271,14 @@ impl Matcher {
             tracing::warn!(cause = %u.cause, subject = ?req.subject, %reason, "a claimed subject cannot be compared");
             return self.explained(Judged::reject(req, reason, detail));
         }
+        if let Some((fusion, threshold)) = &self.fusion {
+            let outcome = self.decide_fused(enrolled, req, &frames, fusion, threshold, &mut detail);
+            if let Some(frame) = outcome.frame.and_then(|i| frames.get(i)) {
+                detail["quality"] = json!(frame.face.as_ref().map(|f| f.quality));
+                detail["timings"] = json!(frame.timings);
+            }
+            return self.explained(Judged { outcome, detail });
+        }
         let gallery = &enrolled.gallery;
         let outcome = match (req.mode, req.subject) {
             (Mode::Verify, Some(subject)) => {
@@ -212,16 +293,106 @@ impl Matcher {
         self.explained(Judged { outcome, detail })
     }
 
+    /// The fused decision: each subject scored by every model it has
+    /// templates of (fused), or by its one model alone at that model's
+    /// threshold, with `needs_reenrolment` in the detail.
+    fn decide_fused(
+        &self,
+        enrolled: &GalleryLoad,
+        req: &Request<'_>,
+        frames: &[&FrameAnalysis],
+        fusion: &FusionSpec,
+        threshold: &Threshold,
+        detail: &mut Value,
+    ) -> Outcome {
+        let (frame, face) = match select_face(frames) {
+            Ok(found) => found,
+            Err(reason) => return Outcome::reject(req.mode, reason, req.subject),
+        };
+        let probe = |id: &str, sha: &str| {
+            face.embeddings
+                .iter()
+                .find(|e| e.model_id == id && e.model_sha256 == sha)
+                .map(|e| e.embedding.as_slice())
+        };
+        let mut models = vec![FusedModel {
+            gallery: &enrolled.gallery,
+            probe: probe(&self.model_id, &self.model_sha256),
+            threshold: self.threshold.value,
+        }];
+        for (e, gallery) in self.extra.iter().zip(&enrolled.extra) {
+            models.push(FusedModel {
+                gallery,
+                probe: probe(&e.id, &e.sha256),
+                threshold: e.threshold,
+            });
+        }
+        let t = threshold.value;
+        let (best, candidates) = match (req.mode, req.subject) {
+            (Mode::Verify, Some(subject)) => (
+                fused::score_subject(&models, fusion, t, subject),
+                Vec::new(),
+            ),
+            _ => {
+                let top = fused::top_subjects(&models, fusion, t, IDENTIFY_TOP_K);
+                (top.first().cloned(), top)
+            }
+        };
+        let Some(best) = best else {
+            return Outcome::reject(req.mode, Reason::UnknownSubject, req.subject);
+        };
+        if best.partial(models.len()) {
+            detail["scored_with"] = json!(best.models);
+            detail["needs_reenrolment"] = json!([best.subject]);
+            tracing::warn!(subject = %best.subject, models = ?best.models, "scored with fewer embedders than the fusion: re-enrol the subject");
+        }
+        let accepted = best.accepted();
+        Outcome {
+            decision: if accepted {
+                Decision::Accept
+            } else {
+                Decision::Reject
+            },
+            reason: if accepted {
+                Reason::Match
+            } else {
+                Reason::NoMatch
+            },
+            mode: req.mode,
+            subject: match req.mode {
+                Mode::Verify => req.subject.map(str::to_owned),
+                _ => accepted.then(|| best.subject.clone()),
+            },
+            score: Some(best.score),
+            threshold: Some(best.threshold),
+            frame: Some(frame),
+            candidates: candidates
+                .into_iter()
+                .map(|c| SubjectScore {
+                    subject: c.subject,
+                    score: c.score,
+                })
+                .collect(),
+        }
+    }
+
     /// Adds which embedder and threshold the judgement was made with.
     fn explained(&self, mut judged: Judged) -> Judged {
-        let extra = json!({
+        let mut extra = json!({
             "model_id": self.model_id,
             "model_sha256": self.model_sha256,
             "threshold_source": self.threshold.source,
         });
+        if let Some((fusion, t)) = &self.fusion {
+            extra["fusion"] = json!(fusion.id);
+            extra["threshold_source"] = json!(t.source);
+        }
         if let (Value::Object(map), Value::Object(extra)) = (&mut judged.detail, extra) {
             map.extend(extra);
         }
         judged
     }
 }
+
+#[cfg(test)]
+mod fused_tests;

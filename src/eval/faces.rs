@@ -10,12 +10,14 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::EvalError;
+use super::faces_fusion::{self, CrossValidation, PerModel};
 use super::metrics::{VerificationMetrics, percentile, tar_at_far, verification_metrics};
 use super::runner::{ImageOutcome, analyse_all};
 use crate::decision::gallery::dot;
-use crate::infer::manifest::Metric;
-use crate::pipeline::{FacePipeline, FaceSelection, StageTimings, SubjectRule};
+use crate::infer::manifest::{FusionSpec, Metric};
+use crate::pipeline::{EmbedderChoice, FacePipeline, FaceSelection, StageTimings, SubjectRule};
 use crate::sources::load_image;
+use crate::vision::align::align;
 use crate::vision::embed::{Embedding, RawViews};
 use crate::vision::geometry::BBox;
 
@@ -257,6 +259,13 @@ impl AllPairs {
                 }
             }
         }
+        Self::from_scores(&genuine, &impostor, threshold)
+    }
+
+    /// The figures of same-identity (`genuine`) and cross-identity
+    /// (`impostor`) image-pair scores.
+    pub fn from_scores(genuine: &[f32], impostor: &[f32], threshold: Option<f32>) -> Self {
+        let (genuine, impostor) = (genuine.to_vec(), impostor.to_vec());
         let (tar, threshold_at_far_1e3) = tar_at_far(&genuine, &impostor, 1e-3);
         let (tar_at_far_1e2, threshold_at_far_1e2) = tar_at_far(&genuine, &impostor, 1e-2);
         let threshold = threshold.unwrap_or(threshold_at_far_1e3);
@@ -281,16 +290,20 @@ impl AllPairs {
 /// One configuration of `edgeid eval faces --compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Variant {
+    pub embedder: EmbedderChoice,
     pub selection: SubjectRule,
     pub flip: bool,
     pub metric: Metric,
 }
 
 impl Variant {
-    /// `central+flip+cosine`.
+    /// `dlib+central+flip+cosine`.
     pub fn label(&self) -> String {
         let flip = if self.flip { "flip" } else { "noflip" };
-        format!("{}+{flip}+{}", self.selection, self.metric)
+        format!(
+            "{}+{}+{flip}+{}",
+            self.embedder, self.selection, self.metric
+        )
     }
 
     /// The face's descriptor: the raw output (with flip, the mean of both
@@ -310,11 +323,12 @@ impl Variant {
 
 impl FromStr for Variant {
     type Err = String;
-    /// `+`-separated words in any order: a selection rule, `flip` or
-    /// `noflip`, `cosine` or `euclidean`; each defaults to central, flip,
-    /// cosine.
+    /// `+`-separated words in any order: an embedder, a selection rule,
+    /// `flip` or `noflip`, `cosine` or `euclidean`; each defaults to dlib,
+    /// central, flip, cosine.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut v = Variant {
+            embedder: EmbedderChoice::Dlib,
             selection: SubjectRule::Central,
             flip: true,
             metric: Metric::Cosine,
@@ -325,10 +339,12 @@ impl FromStr for Variant {
                 "noflip" => v.flip = false,
                 "cosine" => v.metric = Metric::Cosine,
                 "euclidean" => v.metric = Metric::Euclidean,
+                "dlib" | "mobilefacenet" | "fused" => v.embedder = word.parse()?,
                 other => v.selection = other.parse().map_err(|_| {
                     format!(
-                        "unknown word {other:?} in configuration {s:?}: use largest, central or \
-                             large_and_central; flip or noflip; cosine or euclidean"
+                        "unknown word {other:?} in configuration {s:?}: use dlib, mobilefacenet or \
+                             fused; largest, central or large_and_central; flip or noflip; cosine or \
+                             euclidean"
                     )
                 })?,
             }
@@ -337,25 +353,34 @@ impl FromStr for Variant {
     }
 }
 
-/// The configurations `--compare` runs when given none: every selection
-/// rule with and without flip (cosine), and Euclidean on the LFW subject.
+/// The configurations `--compare` runs when given none: dlib under every
+/// selection rule with and without flip (cosine), dlib Euclidean, and
+/// MobileFaceNet and the fusion on the LFW subject, with and without flip.
 pub fn default_variants() -> Vec<Variant> {
     let mut out = Vec::new();
+    let v = |embedder, selection, flip, metric| Variant {
+        embedder,
+        selection,
+        flip,
+        metric,
+    };
     for selection in SubjectRule::ALL {
         for flip in [false, true] {
-            out.push(Variant {
-                selection,
-                flip,
-                metric: Metric::Cosine,
-            });
+            out.push(v(EmbedderChoice::Dlib, selection, flip, Metric::Cosine));
         }
     }
     for flip in [false, true] {
-        out.push(Variant {
-            selection: SubjectRule::Central,
+        out.push(v(
+            EmbedderChoice::Dlib,
+            SubjectRule::Central,
             flip,
-            metric: Metric::Euclidean,
-        });
+            Metric::Euclidean,
+        ));
+    }
+    for embedder in [EmbedderChoice::Mobilefacenet, EmbedderChoice::Fused] {
+        for flip in [false, true] {
+            out.push(v(embedder, SubjectRule::Central, flip, Metric::Cosine));
+        }
     }
     out
 }
@@ -372,6 +397,11 @@ pub struct VariantReport {
     /// Accuracy, FAR and FRR of the protocol's pairs at the all-pairs
     /// FAR 1e-3 threshold.
     pub at_all_pairs_threshold: VerificationMetrics,
+    /// Fused variants: the fusion fitted on these images (normalisation,
+    /// weights and its all-pairs FAR 1e-3 threshold) and its
+    /// cross-validated accuracy.
+    pub fusion: Option<FusionSpec>,
+    pub cross_validation: Option<CrossValidation>,
     #[serde(skip)]
     pub genuine_scores: Vec<f32>,
     #[serde(skip)]
@@ -387,19 +417,22 @@ pub struct CompareReport {
     pub errors: Vec<(PathBuf, String)>,
 }
 
-/// Each image's raw views of the subject, per selection rule.
-type ImageViews = Result<Vec<Option<RawViews>>, String>;
+/// Each image's raw views of the subject, per selection rule, per embedder
+/// of the pipeline.
+type ImageViews = Result<Vec<Option<Vec<RawViews>>>, String>;
 
 /// Runs every configuration over the pairs in one pass: each image is
 /// decoded and detected once, each distinct subject (per rule) aligned and
 /// embedded once with its mirror; flip and metric are then free.
-/// `threshold` gives the decision threshold of one metric (the shipped
-/// model's), used for the variants with that metric.
+/// `shipped` gives a variant's decision threshold (the manifest's, when it
+/// was measured for that configuration); otherwise its own all-pairs FAR
+/// 1e-3 threshold is used. The pipeline must run every embedder a variant
+/// names (load it with `EmbedderChoice::Fused`).
 pub fn compare(
     pipeline: &FacePipeline,
     pairs: &[Pair],
     variants: &[Variant],
-    threshold: Option<(f32, Metric)>,
+    shipped: &dyn Fn(&Variant) -> Option<f32>,
     threads: usize,
     progress: &(dyn Fn() + Sync),
 ) -> CompareReport {
@@ -425,44 +458,57 @@ pub fn compare(
             Err(e) => errors.push((path.clone(), e.clone())),
         }
     }
+    let loaded: Vec<(String, String)> = pipeline
+        .embedders()
+        .iter()
+        .map(|e| {
+            (
+                e.embedder.model_id().to_owned(),
+                e.embedder.model_sha256().to_owned(),
+            )
+        })
+        .collect();
     let reports = variants
         .iter()
-        .map(|variant| {
+        .filter_map(|variant| {
             let rule = rules
                 .iter()
                 .position(|r| *r == variant.selection)
                 .unwrap_or(0);
-            let descriptors: Vec<(&Path, Vec<f32>)> = images
+            let models: Vec<usize> = variant
+                .embedder
+                .model_ids()
                 .iter()
-                .zip(&views)
-                .filter_map(|(path, v)| {
-                    let view = v.as_ref().ok()?.get(rule)?.as_ref()?;
-                    Some((path.as_path(), variant.descriptor(view)?))
+                .map(|id| loaded.iter().position(|(m, _)| m == id))
+                .collect::<Option<_>>()?;
+            let descriptors: Vec<Vec<(&Path, Vec<f32>)>> = models
+                .iter()
+                .map(|&m| {
+                    images
+                        .iter()
+                        .zip(&views)
+                        .filter_map(|(path, v)| {
+                            let view = v.as_ref().ok()?.get(rule)?.as_ref()?.get(m)?;
+                            Some((path.as_path(), variant.descriptor(view)?))
+                        })
+                        .collect()
                 })
                 .collect();
-            let by_path: BTreeMap<&Path, &[f32]> = descriptors
+            let per_model: PerModel<'_> = descriptors
                 .iter()
-                .map(|(p, d)| (*p, d.as_slice()))
+                .map(|d| d.iter().map(|(p, v)| (*p, v.as_slice())).collect())
                 .collect();
-            let (genuine, impostor) = pair_scores(pairs, &by_path, variant.metric);
-            let given = threshold
-                .filter(|(_, metric)| *metric == variant.metric)
-                .map(|(t, _)| t);
-            let all_pairs = AllPairs::measure(&images, &by_path, variant.metric, given);
-            let t = all_pairs.threshold;
-            VariantReport {
-                variant: *variant,
-                label: variant.label(),
-                metrics: verification_metrics(&genuine, &impostor, t),
-                at_all_pairs_threshold: verification_metrics(
-                    &genuine,
-                    &impostor,
-                    all_pairs.threshold_at_far_1e3,
-                ),
-                all_pairs,
-                genuine_scores: genuine,
-                impostor_scores: impostor,
-            }
+            Some(score_variant(
+                *variant,
+                pairs,
+                &images,
+                &per_model,
+                &models
+                    .iter()
+                    .map(|&m| loaded[m].clone())
+                    .collect::<Vec<_>>(),
+                shipped(variant),
+            ))
         })
         .collect();
     CompareReport {
@@ -470,6 +516,73 @@ pub fn compare(
         images: images.len(),
         no_face,
         errors,
+    }
+}
+
+/// One variant's figures from its descriptors (one map per model).
+fn score_variant(
+    variant: Variant,
+    pairs: &[Pair],
+    images: &[PathBuf],
+    per_model: &PerModel<'_>,
+    labels: &[(String, String)],
+    given: Option<f32>,
+) -> VariantReport {
+    let (genuine, impostor, all_pairs, fusion, cross_validation) = if per_model.len() == 1 {
+        let (g, i) = pair_scores(pairs, &per_model[0], variant.metric);
+        let all = AllPairs::measure(images, &per_model[0], variant.metric, given);
+        (g, i, all, None, None)
+    } else {
+        let refs: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+        let fitted_on = format!(
+            "{} images of {} ({} pairs file), subject {}, flip_tta {}: z-norm of each model's cosine by \
+             its cross-identity pairs, equal weights",
+            images.len(),
+            images
+                .first()
+                .and_then(|p| p.parent()?.parent())
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            pairs.len(),
+            variant.selection,
+            if variant.flip { "on" } else { "off" },
+        );
+        let mut fusion = faces_fusion::fit(&refs, per_model, labels, &fitted_on);
+        let cv = faces_fusion::cross_validate(&refs, per_model, labels, pairs, 10);
+        let (g, i) = faces_fusion::pair_scores(pairs, per_model, &fusion);
+        let (ag, ai) = faces_fusion::all_pair_scores(images, per_model, &fusion);
+        let all = AllPairs::from_scores(&ag, &ai, given);
+        fusion.thresholds.insert(
+            "far_1e-3".into(),
+            crate::infer::manifest::Threshold {
+                value: all.threshold_at_far_1e3,
+                measured_on: format!(
+                    "FAR 1e-3 of all {} cross-identity image pairs (resolution {:.1e}), TAR {:.2} % of the {} \
+                     same-identity pairs",
+                    all.impostor_pairs,
+                    all.far_resolution,
+                    100.0 * all.tar_at_far_1e3,
+                    all.genuine_pairs
+                ),
+            },
+        );
+        (g, i, all, Some(fusion), Some(cv))
+    };
+    let t = all_pairs.threshold;
+    VariantReport {
+        variant,
+        label: variant.label(),
+        metrics: verification_metrics(&genuine, &impostor, t),
+        at_all_pairs_threshold: verification_metrics(
+            &genuine,
+            &impostor,
+            all_pairs.threshold_at_far_1e3,
+        ),
+        all_pairs,
+        fusion,
+        cross_validation,
+        genuine_scores: genuine,
+        impostor_scores: impostor,
     }
 }
 
@@ -491,7 +604,7 @@ fn subject_views(pipeline: &FacePipeline, path: &Path, rules: &[SubjectRule]) ->
         .detect(&image)
         .map_err(|e| e.to_string())?;
     let mut timings = StageTimings::default();
-    let mut done: Vec<(BBox, RawViews)> = Vec::new();
+    let mut done: Vec<(BBox, Vec<RawViews>)> = Vec::new();
     let mut out = Vec::with_capacity(rules.len());
     for &rule in rules {
         let selection = FaceSelection {
@@ -510,8 +623,10 @@ fn subject_views(pipeline: &FacePipeline, path: &Path, rules: &[SubjectRule]) ->
             continue;
         }
         let views = pipeline
-            .chip(&image, &mesh)
-            .and_then(|chip| pipeline.embedder().raw_views(&chip))
+            .embedders()
+            .iter()
+            .map(|e| align(&image, &mesh, &e.template).and_then(|chip| e.embedder.raw_views(&chip)))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         done.push((detection.bbox, views.clone()));
         out.push(Some(views));
@@ -614,9 +729,12 @@ mod tests {
             (v.selection, v.flip, v.metric),
             (SubjectRule::Central, true, Metric::Euclidean)
         );
-        assert_eq!(v.label(), "central+flip+euclidean");
+        assert_eq!(v.label(), "dlib+central+flip+euclidean");
         assert!("central+mirror".parse::<Variant>().is_err());
-        assert_eq!(default_variants().len(), 8);
+        assert_eq!(default_variants().len(), 12);
+        let v: Variant = "fused+noflip".parse().expect("parses");
+        assert_eq!(v.embedder, EmbedderChoice::Fused);
+        assert_eq!(v.label(), "fused+central+noflip+cosine");
     }
 
     #[test]

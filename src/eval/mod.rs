@@ -4,7 +4,8 @@
 //! `edgeid eval` and `edgeid bench` verbs, and plotters out.
 //!
 //! - `metrics`: ROC, TAR at FAR, EER, accuracy, percentiles.
-//! - `faces`: the LFW pairs protocol.
+//! - `faces`: the LFW pairs protocol; `faces_fusion`: fitting and
+//!   cross-validating the score fusion of several embedders.
 //! - `pad`: presentation-attack detection on live / spoof folders.
 //! - `runner`: analyses many images (threads, progress, per-image time).
 //! - `plot`: ROC/DET curves and histograms as PNG.
@@ -16,6 +17,7 @@
 pub mod bench;
 pub mod daemon_bench;
 pub mod faces;
+pub mod faces_fusion;
 pub mod gallery_bench;
 pub mod metrics;
 pub mod pad;

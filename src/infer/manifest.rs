@@ -124,6 +124,27 @@ pub struct ModelSpec {
     /// thresholds were measured with this setting.
     #[serde(default)]
     pub flip_tta: bool,
+    /// Embedders: the face chip the model was trained on.
+    #[serde(default)]
+    pub alignment: ChipAlignment,
+    /// Licence chain and caveats beyond `licence` (for models/NOTICE.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+/// The face chip an embedder expects (declared in the manifest; the
+/// templates themselves live in `vision::align`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChipAlignment {
+    /// dlib's 5-point chip (`get_face_chip`, padding 0.25).
+    #[default]
+    #[serde(rename = "dlib_5_point")]
+    Dlib5Point,
+    /// The ArcFace / InsightFace 5-point 112×112 template (eye centres,
+    /// nose tip, mouth corners).
+    #[serde(rename = "arcface_5_point")]
+    Arcface5Point,
 }
 
 fn shipped_by_default() -> bool {
@@ -163,6 +184,59 @@ struct ManifestFile {
     schema: u32,
     #[serde(rename = "model")]
     models: Vec<ModelSpec>,
+    #[serde(default, rename = "fusion")]
+    fusions: Vec<FusionSpec>,
+}
+
+/// Score fusion of several embedders (`[[fusion]]`): each model's cosine
+/// score is z-normalised by its impostor distribution, and the fused score
+/// is the weighted sum. Fitted by `edgeid eval faces --compare`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FusionSpec {
+    pub id: String,
+    /// The embedders fused (manifest ids) and the sha256 of each file the
+    /// normalisation was fitted with, in the same order.
+    pub models: Vec<String>,
+    pub sha256: Vec<String>,
+    /// Per model: mean and standard deviation of cross-identity scores.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub weights: Vec<f32>,
+    /// How the normalisation and weights were fitted (data, method).
+    pub fitted_on: String,
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Threshold>,
+}
+
+impl FusionSpec {
+    /// The fused score of one score per model (same order as `models`);
+    /// `None` if the count differs.
+    pub fn fuse(&self, scores: &[f32]) -> Option<f32> {
+        if scores.len() != self.models.len() {
+            return None;
+        }
+        Some(
+            scores
+                .iter()
+                .zip(&self.mean)
+                .zip(&self.std)
+                .zip(&self.weights)
+                .map(|(((s, m), sd), w)| w * (s - m) / sd.max(f32::EPSILON))
+                .sum(),
+        )
+    }
+
+    /// Whether each fused model is the loaded one (same id and file).
+    pub fn fits(&self, models: &[(&str, &str)]) -> bool {
+        self.models.len() == models.len()
+            && self
+                .models
+                .iter()
+                .zip(&self.sha256)
+                .zip(models)
+                .all(|((id, sha), (mid, msha))| id == mid && sha.eq_ignore_ascii_case(msha))
+    }
 }
 
 /// The parsed manifest together with the directory its files live in.
@@ -170,6 +244,7 @@ struct ManifestFile {
 pub struct Manifest {
     dir: PathBuf,
     models: Vec<ModelSpec>,
+    fusions: Vec<FusionSpec>,
 }
 
 /// The manifest schema this binary understands.
@@ -200,6 +275,7 @@ impl Manifest {
         Ok(Self {
             dir: dir.to_owned(),
             models: file.models,
+            fusions: file.fusions,
         })
     }
 
@@ -209,6 +285,16 @@ impl Manifest {
 
     pub fn models(&self) -> &[ModelSpec] {
         &self.models
+    }
+
+    /// The score fusion of exactly these embedders (ids, in order).
+    pub fn fusion(&self, models: &[&str]) -> Option<&FusionSpec> {
+        self.fusions.iter().find(|f| {
+            f.models
+                .iter()
+                .map(String::as_str)
+                .eq(models.iter().copied())
+        })
     }
 
     /// The first shipped model with this role (the manifest lists the

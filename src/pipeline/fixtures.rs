@@ -44,6 +44,7 @@ pub fn face_frame(
                 detection_score: 0.9,
             },
             quality_failures,
+            embeddings: Vec::new(),
             embedding,
         }),
         timings: StageTimings::default(),

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use timings::StageTimings;
 
+use crate::infer::manifest::FusionSpec;
 use crate::infer::{Backend, Manifest, ModelRole};
 use crate::vision::VisionError;
 use crate::vision::align::{Alignment, ChipTemplate, FaceChip, align};
@@ -40,6 +41,60 @@ pub struct PipelineConfig {
     /// Test-time flip augmentation of the embedder; `None`: the manifest's
     /// `flip_tta` for the model (its thresholds were measured with it).
     pub flip_tta: Option<bool>,
+    /// Which face embedder(s) run on the subject.
+    pub embedder: EmbedderChoice,
+}
+
+/// The face embedders a pipeline runs (`[face] embedder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedderChoice {
+    /// dlib's ResNet (CC0).
+    #[default]
+    Dlib,
+    /// MobileFaceNet (MS1M-trained weights: see models/NOTICE.md).
+    Mobilefacenet,
+    /// Both, scores fused (`[[fusion]]` in the manifest).
+    Fused,
+}
+
+impl EmbedderChoice {
+    pub const ALL: [EmbedderChoice; 3] = [Self::Dlib, Self::Mobilefacenet, Self::Fused];
+    pub const DLIB_ID: &'static str = "dlib-resnet-v1";
+    pub const MOBILEFACENET_ID: &'static str = "mobilefacenet";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dlib => "dlib",
+            Self::Mobilefacenet => "mobilefacenet",
+            Self::Fused => "fused",
+        }
+    }
+
+    /// The manifest ids of the embedders it runs, the primary first.
+    pub fn model_ids(self) -> &'static [&'static str] {
+        match self {
+            Self::Dlib => &[Self::DLIB_ID],
+            Self::Mobilefacenet => &[Self::MOBILEFACENET_ID],
+            Self::Fused => &[Self::DLIB_ID, Self::MOBILEFACENET_ID],
+        }
+    }
+}
+
+impl std::fmt::Display for EmbedderChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for EmbedderChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| format!("unknown embedder {s:?}: use dlib, mobilefacenet or fused"))
+    }
 }
 
 /// Which detected face is the subject: the person using the device.
@@ -156,7 +211,25 @@ pub struct FaceEvidence {
     pub chip: FaceChip,
     pub quality: QualityReport,
     pub quality_failures: Vec<QualityFailure>,
+    /// The primary embedder's descriptor (the first of `embeddings`).
     pub embedding: Embedding,
+    /// Every configured embedder's descriptor, in `EmbedderChoice` order.
+    pub embeddings: Vec<ModelEmbedding>,
+}
+
+/// One embedder's descriptor of the face, labelled with the model that
+/// made it (templates are only ever compared with the same model's).
+#[derive(Debug, Clone)]
+pub struct ModelEmbedding {
+    pub model_id: String,
+    pub model_sha256: String,
+    pub embedding: Embedding,
+}
+
+/// An embedder with the chip it was trained on.
+pub struct ChipEmbedder {
+    pub embedder: FaceEmbedder,
+    pub template: ChipTemplate,
 }
 
 /// The result of analysing one frame.
@@ -185,8 +258,10 @@ pub struct Subject {
 pub struct FacePipeline {
     detector: FaceDetector,
     landmarker: FaceLandmarker,
-    template: ChipTemplate,
-    embedder: FaceEmbedder,
+    /// The configured embedders, the primary first (never empty).
+    embedders: Vec<ChipEmbedder>,
+    /// The manifest's fusion of the embedders (fused only).
+    fusion: Option<FusionSpec>,
     config: PipelineConfig,
 }
 
@@ -205,27 +280,64 @@ impl FacePipeline {
             manifest.load_session(ModelRole::FaceLandmarks, backend)?,
             config.landmarks,
         )?;
-        let mut embedder =
-            FaceEmbedder::new(manifest.load_session(ModelRole::FaceEmbedder, backend)?)?;
-        if let Some(flip) = config.flip_tta {
-            embedder = embedder.with_flip(flip);
-        }
-        let template = ChipTemplate::for_alignment(config.alignment, embedder.chip_size());
+        let embedders = config
+            .embedder
+            .model_ids()
+            .iter()
+            .map(|id| {
+                let spec = manifest.by_id(id, ModelRole::FaceEmbedder)?;
+                let mut embedder = FaceEmbedder::new(manifest.load_spec(spec, backend)?)?;
+                if let Some(flip) = config.flip_tta {
+                    embedder = embedder.with_flip(flip);
+                }
+                let template = ChipTemplate::for_embedder(
+                    spec.alignment,
+                    config.alignment,
+                    embedder.chip_size(),
+                );
+                Ok(ChipEmbedder { embedder, template })
+            })
+            .collect::<Result<Vec<_>, VisionError>>()?;
+        // Absent until fitted (`edgeid eval faces --compare fused`); the
+        // matcher refuses a fused configuration without it.
+        let ids = config.embedder.model_ids();
+        let fusion = (ids.len() > 1)
+            .then(|| manifest.fusion(ids).cloned())
+            .flatten();
         Ok(Self {
             detector,
             landmarker,
-            template,
-            embedder,
+            embedders,
+            fusion,
             config,
         })
     }
 
+    /// The primary embedder (the only one unless fused).
     pub fn embedder(&self) -> &FaceEmbedder {
-        &self.embedder
+        &self.embedders[0].embedder
+    }
+
+    /// Every configured embedder with its chip, the primary first.
+    pub fn embedders(&self) -> &[ChipEmbedder] {
+        &self.embedders
     }
 
     pub fn embedder_spec(&self) -> &crate::infer::ModelSpec {
-        self.embedder.spec()
+        self.embedder().spec()
+    }
+
+    /// The embedders after the primary (fused only).
+    pub fn extra_specs(&self) -> Vec<&crate::infer::ModelSpec> {
+        self.embedders[1..]
+            .iter()
+            .map(|e| e.embedder.spec())
+            .collect()
+    }
+
+    /// The manifest's fusion of the embedders, when fused.
+    pub fn fusion(&self) -> Option<&FusionSpec> {
+        self.fusion.as_ref()
     }
 
     pub fn detector(&self) -> &FaceDetector {
@@ -290,9 +402,9 @@ impl FacePipeline {
         })
     }
 
-    /// The embedder's aligned chip of a face.
+    /// The primary embedder's aligned chip of a face.
     pub fn chip(&self, image: &RgbImage, mesh: &FaceMesh) -> Result<FaceChip, VisionError> {
-        align(image, mesh, &self.template)
+        align(image, mesh, &self.embedders[0].template)
     }
 
     fn evidence(
@@ -310,7 +422,21 @@ impl FacePipeline {
         let quality_failures = self.config.quality.failures(&quality);
         timings.quality = t.elapsed();
         let t = Instant::now();
-        let embedding = self.embedder.embed(&chip)?;
+        let mut embeddings = Vec::with_capacity(self.embedders.len());
+        for (i, e) in self.embedders.iter().enumerate() {
+            let own;
+            let chip = if i == 0 {
+                &chip
+            } else {
+                own = align(image, &mesh, &e.template)?;
+                &own
+            };
+            embeddings.push(ModelEmbedding {
+                model_id: e.embedder.model_id().to_owned(),
+                model_sha256: e.embedder.model_sha256().to_owned(),
+                embedding: e.embedder.embed(chip)?,
+            });
+        }
         timings.embed = t.elapsed();
         Ok(FaceEvidence {
             detection,
@@ -318,7 +444,8 @@ impl FacePipeline {
             chip,
             quality,
             quality_failures,
-            embedding,
+            embedding: embeddings[0].embedding.clone(),
+            embeddings,
         })
     }
 }

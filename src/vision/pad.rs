@@ -219,6 +219,8 @@ mod tests {
             shipped: true,
             metric: Default::default(),
             flip_tta: false,
+            alignment: Default::default(),
+            notice: None,
         }
     }
 

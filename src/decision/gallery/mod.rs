@@ -14,6 +14,7 @@
 //! The quantised copy is template data too, locked and zeroised the same
 //! way (`secret`).
 
+pub mod fused;
 mod quant;
 mod secret;
 #[cfg(test)]
@@ -80,21 +81,76 @@ pub struct Gallery {
 
 /// A gallery and what could not go into it.
 pub struct GalleryLoad {
+    /// The primary embedder's templates.
     pub gallery: Gallery,
+    /// Fused matching: the further embedders' galleries, in the matcher's
+    /// order (empty for one embedder).
+    pub extra: Vec<Gallery>,
     pub tampered: Vec<TamperedRow>,
-    /// Subject → models of templates skipped because another embedder made
-    /// them (its id, or `id@sha256:…` when only the model file differs).
+    /// Subject → models of templates skipped because no loaded embedder
+    /// made them (its id, or `id@sha256:…` when only the model file differs).
     pub other_models: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl GalleryLoad {
-    /// Subjects with no usable template of the loaded model (must re-enrol).
+    /// Every loaded gallery, the primary first.
+    pub fn galleries(&self) -> impl Iterator<Item = &Gallery> {
+        std::iter::once(&self.gallery).chain(&self.extra)
+    }
+
+    /// Whether any loaded embedder has templates of `subject`.
+    pub fn contains(&self, subject: &str) -> bool {
+        self.galleries().any(|g| g.contains(subject))
+    }
+
+    /// Subjects to re-enrol: no usable template of any loaded model, or
+    /// (fused) templates of only some of the loaded models.
     pub fn needs_reenrolment(&self) -> Vec<String> {
-        self.other_models
+        let mut out: BTreeSet<String> = self
+            .other_models
             .keys()
-            .filter(|s| !self.gallery.contains(s))
+            .filter(|s| !self.contains(s))
             .cloned()
-            .collect()
+            .collect();
+        if !self.extra.is_empty() {
+            for g in self.galleries() {
+                for s in g.subject_ids() {
+                    if !self.galleries().all(|h| h.contains(s)) {
+                        out.insert(s.to_owned());
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Adds the gallery of a further embedder (opened with the same store
+    /// state): its template rows, not its report of other models' rows.
+    pub fn with_extra(mut self, load: GalleryLoad) -> Self {
+        let loaded: BTreeSet<&str> = self
+            .galleries()
+            .chain(std::iter::once(&load.gallery))
+            .map(Gallery::model_id)
+            .collect();
+        let keep = |names: &BTreeSet<String>| -> BTreeSet<String> {
+            names
+                .iter()
+                .filter(|n| !loaded.contains(n.as_str()))
+                .cloned()
+                .collect()
+        };
+        // A row skipped by one load because the other model made it is not
+        // another model's row once both are loaded.
+        let mut merged: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (subject, names) in self.other_models.iter().chain(&load.other_models) {
+            let names = keep(names);
+            if !names.is_empty() {
+                merged.entry(subject.clone()).or_default().extend(names);
+            }
+        }
+        self.other_models = merged;
+        self.extra.push(load.gallery);
+        self
     }
 }
 
@@ -152,6 +208,7 @@ impl Gallery {
         }
         Ok(GalleryLoad {
             gallery,
+            extra: Vec::new(),
             tampered,
             other_models,
         })
@@ -209,6 +266,11 @@ impl Gallery {
 
     pub fn contains(&self, subject: &str) -> bool {
         self.subjects.iter().any(|s| s.id == subject)
+    }
+
+    /// The subjects with templates here, in gallery order.
+    pub fn subject_ids(&self) -> impl Iterator<Item = &str> {
+        self.subjects.iter().map(|s| s.id.as_str())
     }
 
     /// Whether every copy of the templates (f32 and quantised) is locked.
