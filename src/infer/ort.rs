@@ -78,7 +78,7 @@ fn runtime(configured: Option<&Path>) -> Result<Arc<Runtime>, InferError> {
                 let rt = Arc::new(Runtime {
                     env,
                     library: path.clone(),
-                    version: version_of(ort::info()),
+                    version: version_of(path, ort::info()),
                 });
                 tracing::info!(library = %path.display(), version = %rt.version, "ONNX Runtime loaded");
                 *slot = Some(rt.clone());
@@ -101,13 +101,25 @@ fn runtime(configured: Option<&Path>) -> Result<Arc<Runtime>, InferError> {
     })
 }
 
-/// "1.31.1" from ONNX Runtime's build string (`git-branch=rel-1.31.1, …`).
-fn version_of(build_info: &str) -> String {
-    build_info
-        .split([',', ' '])
-        .find_map(|part| part.strip_prefix("git-branch=rel-"))
-        .unwrap_or("unknown")
-        .to_owned()
+/// The library's version: from its real file name (`libonnxruntime.so.1.31.1`,
+/// through symlinks) or from its build string when a release branch names
+/// it (`git-branch=rel-1.20.0`); the C API does not expose it once loaded.
+fn version_of(library: &Path, build_info: &str) -> String {
+    let real = std::fs::canonicalize(library).unwrap_or_else(|_| library.to_owned());
+    let from_name = real
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("libonnxruntime.so."))
+        .filter(|v| v.split('.').count() == 3)
+        .map(str::to_owned);
+    from_name
+        .or_else(|| {
+            build_info
+                .split([',', ' '])
+                .find_map(|part| part.strip_prefix("git-branch=rel-"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Whether libonnxruntime can be loaded (`auto` picks ONNX Runtime then).
@@ -149,13 +161,17 @@ impl OrtBackend {
                 library: runtime.library.clone(),
             });
         }
+        // Once per process: `bench` builds a backend per thread count.
+        static WARNED: std::sync::Once = std::sync::Once::new();
         if !missing.is_empty() {
-            tracing::warn!(
+            WARNED.call_once(|| {
+                tracing::warn!(
                 library = %runtime.library.display(),
                 "ONNX Runtime: {} requested but this library was not built with it; using {}",
-                missing.join(", "),
-                usable[0]
-            );
+                    missing.join(", "),
+                    usable[0]
+                );
+            });
         }
         Ok(Self {
             runtime,
@@ -380,13 +396,17 @@ mod tests {
 
     #[test]
     fn the_version_is_read_from_the_build_string() {
+        let none = Path::new("/nonexistent/libonnxruntime.so");
         assert_eq!(
             version_of(
-                "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=abc, build type=Release"
+                none,
+                "ORT Build Info: git-branch=rel-1.20.0, git-commit-id=abc"
             ),
-            "1.31.1"
+            "1.20.0"
         );
-        assert_eq!(version_of("something else"), "unknown");
+        assert_eq!(version_of(none, "git-branch=HEAD"), "unknown");
+        let named = Path::new("/nonexistent/libonnxruntime.so.1.31.1");
+        assert_eq!(version_of(named, "git-branch=HEAD"), "1.31.1");
     }
 
     #[test]
