@@ -28,7 +28,8 @@ pub fn load_pipeline_with(
     load_with_backend(global, backend.as_ref(), config)
 }
 
-/// The face pipeline (default settings) on a given backend.
+/// The face pipeline (default settings) on a given backend (`bench`).
+#[cfg(feature = "eval")]
 pub fn load_pipeline_on(
     global: &GlobalArgs,
     backend: &dyn Backend,

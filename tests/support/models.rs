@@ -44,7 +44,7 @@ pub fn onnxruntime() -> Result<PathBuf, super::Missing> {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().ends_with(arch))
             })
-            .filter_map(|p| {
+            .find_map(|p| {
                 let capi = p.join("onnxruntime/capi");
                 std::fs::read_dir(&capi)
                     .ok()?
@@ -55,7 +55,6 @@ pub fn onnxruntime() -> Result<PathBuf, super::Missing> {
                             .is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so."))
                     })
             })
-            .next()
     };
     std::env::var_os("ORT_DYLIB_PATH")
         .filter(|v| !v.is_empty())
