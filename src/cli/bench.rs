@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use edgeid::config::Config;
 use edgeid::daemon::{self, RunHooks, RunOptions};
@@ -23,6 +23,7 @@ use edgeid::eval::daemon_bench::{
 use edgeid::eval::gallery_bench::{GalleryBenchReport, bench_gallery};
 use edgeid::eval::plot::{Series, latency_chart};
 use edgeid::infer::tract::set_inference_threads;
+use edgeid::infer::{BackendChoice, BackendInfo, InferenceConfig, Provider};
 use edgeid::sinks::mqtt::LatencyObserver;
 use edgeid::sources::load_image;
 use edgeid::store::{Kek, KekSource, Store, keys};
@@ -30,7 +31,7 @@ use edgeid::store::{Kek, KekSource, Store, keys};
 use super::GlobalArgs;
 use super::flow;
 use super::output::emit;
-use super::pipeline::load_pipeline;
+use super::pipeline::{inference_backend, load_pipeline, load_pipeline_on};
 use super::progress::counter;
 use super::samples::default_sample;
 
@@ -71,6 +72,34 @@ pub struct BenchArgs {
     /// With --daemon: tract threads per model run (default: as `edgeid run`, 1).
     #[arg(long, requires = "daemon")]
     pub inference_threads: Option<usize>,
+    /// Inference backend: tract, onnxruntime or auto (default: the config's
+    /// `[inference] backend`).
+    #[arg(long, value_parser = ["auto", "tract", "onnxruntime"])]
+    pub backend: Option<String>,
+    /// ONNX Runtime execution providers, most preferred first (default: the
+    /// config's `[inference] providers`), e.g. `tensorrt,cuda`.
+    #[arg(long, value_delimiter = ',', value_parser = ["tensorrt", "cuda", "cpu"])]
+    pub providers: Vec<String>,
+}
+
+impl BenchArgs {
+    /// The config's `[inference]` with `--backend` and `--providers` applied.
+    fn inference(&self, global: &GlobalArgs) -> anyhow::Result<InferenceConfig> {
+        let mut inference = Config::load(global.config.as_deref())?.inference;
+        let word = |w: &str| toml::Value::String(w.to_owned());
+        if let Some(b) = &self.backend {
+            inference.backend = BackendChoice::deserialize(word(b))?;
+        }
+        if !self.providers.is_empty() {
+            inference.providers = self
+                .providers
+                .iter()
+                .map(|p| Provider::deserialize(word(p)))
+                .collect::<Result<_, _>>()?;
+        }
+        inference.validate()?;
+        Ok(inference)
+    }
 }
 
 /// The daemon bench's subject, camera frame size and enrolment photos.
@@ -81,8 +110,16 @@ const ENROL_PHOTOS: [&str; 2] = ["obama2.jpg", "obama3.jpg"];
 #[derive(Serialize)]
 struct BenchReport {
     image: PathBuf,
-    pipeline: Vec<PipelineBench>,
+    pipeline: Vec<BackendRun>,
     gallery: Vec<GalleryBenchReport>,
+}
+
+/// One thread count's figures and what ran the models.
+#[derive(Serialize)]
+struct BackendRun {
+    inference: BackendInfo,
+    #[serde(flatten)]
+    bench: PipelineBench,
 }
 
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
@@ -95,14 +132,18 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     };
     let photo = load_image(&image_path)?;
     let frame = camera_frame(&photo, 640, 480);
-    let pipeline = load_pipeline(global)?;
+    let inference = args.inference(global)?;
     let mut report = BenchReport {
         image: image_path,
         pipeline: Vec::new(),
         gallery: Vec::new(),
     };
     for &threads in &args.threads {
+        anyhow::ensure!(threads >= 1, "--threads must be at least 1");
         set_inference_threads(threads);
+        // ONNX Runtime fixes its thread count when a session is built.
+        let backend = inference_backend(global, &inference, threads)?;
+        let pipeline = load_pipeline_on(global, backend.as_ref())?;
         let bar = counter(
             args.runs as u64,
             &format!("runs ({threads} thread(s))"),
@@ -111,7 +152,10 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         let result = bench_pipeline(&pipeline, &frame, threads, 10, args.runs, &|| bar.inc(1))
             .with_context(|| format!("benchmarking on {}", report.image.display()))?;
         bar.finish_and_clear();
-        report.pipeline.push(result);
+        report.pipeline.push(BackendRun {
+            inference: backend.info(),
+            bench: result,
+        });
     }
     set_inference_threads(1);
     for &n in args.gallery.iter().filter(|&&n| n > 0) {
@@ -124,25 +168,31 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
             .pipeline
             .iter()
             .map(|b| Series {
-                label: format!("{} thread(s)", b.threads),
-                points: b.stages.iter().map(|s| (s.p50_ms, s.p99_ms)).collect(),
+                label: format!("{}, {} thread(s)", b.inference.backend, b.bench.threads),
+                points: b
+                    .bench
+                    .stages
+                    .iter()
+                    .map(|s| (s.p50_ms, s.p99_ms))
+                    .collect(),
             })
             .collect();
         let names: Vec<&str> = report
             .pipeline
             .first()
-            .map(|b| b.stages.iter().map(|s| s.stage).collect())
+            .map(|b| b.bench.stages.iter().map(|s| s.stage).collect())
             .unwrap_or_default();
-        latency_chart(
-            plot,
-            "Face pipeline latency (640×480, tract CPU)",
-            &names,
-            &series,
-        )?;
+        let title = match report.pipeline.first() {
+            Some(b) => format!("Face pipeline latency (640×480, {})", b.inference),
+            None => "Face pipeline latency (640×480)".to_owned(),
+        };
+        latency_chart(plot, &title, &names, &series)?;
     }
     emit(global.json, &report, |r| {
         println!("frame: 640×480 from {}", r.image.display());
-        for b in &r.pipeline {
+        for run in &r.pipeline {
+            let b = &run.bench;
+            println!("inference: {}", run.inference);
             println!("{} inference thread(s), {} runs:", b.threads, b.runs);
             println!(
                 "  {:<10} {:>9} {:>9} {:>9} {:>9}",
@@ -223,7 +273,7 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
             ("127.0.0.1".to_owned(), broker.port, Some(broker))
         }
     };
-    let config = daemon_config(
+    let mut config = daemon_config(
         dir,
         &kek_path,
         &device_id,
@@ -232,6 +282,7 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         port,
         args.fps,
     )?;
+    config.inference = args.inference(global)?;
     let topic_prefix = config.mqtt.topic_prefix.clone();
 
     if let Some(n) = args.inference_threads {

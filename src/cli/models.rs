@@ -3,11 +3,11 @@
 use clap::Subcommand;
 use serde::Serialize;
 
-use edgeid::infer::default_backend;
+use edgeid::infer::BackendInfo;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::pipeline::open_manifest;
+use super::pipeline::{config_backend, open_manifest};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -23,7 +23,15 @@ struct CheckRow {
     role: String,
     file: String,
     ok: bool,
+    /// The execution provider the model got ("cpu" on tract).
+    provider: Option<&'static str>,
     error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CheckReport {
+    inference: BackendInfo,
+    models: Vec<CheckRow>,
 }
 
 pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
@@ -44,29 +52,41 @@ pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
             }
         }),
         ModelsCommand::Check => {
-            let backend = default_backend();
+            let backend = config_backend(global)?;
             let rows: Vec<CheckRow> = manifest
                 .models()
                 .iter()
                 .map(|m| {
                     let result = manifest
                         .read_verified(m)
-                        .and_then(|bytes| backend.load(m, &bytes).map(|_| ()));
+                        .and_then(|bytes| backend.load(m, &bytes));
                     CheckRow {
                         id: m.id.clone(),
                         role: m.role.to_string(),
                         file: manifest.path_of(m).display().to_string(),
                         ok: result.is_ok(),
+                        provider: result.as_ref().ok().map(|s| s.provider()),
                         error: result.err().map(|e| e.to_string()),
                     }
                 })
                 .collect();
             let failed = rows.iter().filter(|r| !r.ok).count();
-            emit(global.json, &rows, |rows| {
-                for r in rows {
-                    match &r.error {
-                        None => println!("ok    {:<16} {:<15} {}", r.id, r.role, r.file),
-                        Some(e) => println!("FAIL  {:<16} {:<15} {e}", r.id, r.role),
+            let report = CheckReport {
+                inference: backend.info(),
+                models: rows,
+            };
+            emit(global.json, &report, |r| {
+                println!("inference: {}", r.inference);
+                for r in &r.models {
+                    match (&r.error, r.provider) {
+                        (None, p) => println!(
+                            "ok    {:<16} {:<15} {:<8} {}",
+                            r.id,
+                            r.role,
+                            p.unwrap_or("-"),
+                            r.file
+                        ),
+                        (Some(e), _) => println!("FAIL  {:<16} {:<15} {e}", r.id, r.role),
                     }
                 }
             })?;

@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 
-use edgeid::infer::{Manifest, default_backend};
+use edgeid::config::Config;
+use edgeid::infer::{Backend, InferenceConfig, Manifest, backend_for};
 use edgeid::pipeline::{FacePipeline, PipelineConfig};
 
 use super::GlobalArgs;
@@ -31,7 +32,43 @@ pub fn load_pipeline_with(
     mut config: PipelineConfig,
 ) -> anyhow::Result<FacePipeline> {
     config.detector.range = global.detector;
+    let backend = config_backend(global)?;
+    load_with_backend(global, backend.as_ref(), config)
+}
+
+/// The face pipeline (default settings) on a given backend (`bench`).
+#[cfg(feature = "eval")]
+pub fn load_pipeline_on(
+    global: &GlobalArgs,
+    backend: &dyn Backend,
+) -> anyhow::Result<FacePipeline> {
+    let mut config = PipelineConfig::default();
+    config.detector.range = global.detector;
+    load_with_backend(global, backend, config)
+}
+
+fn load_with_backend(
+    global: &GlobalArgs,
+    backend: &dyn Backend,
+    config: PipelineConfig,
+) -> anyhow::Result<FacePipeline> {
     let manifest = open_manifest(global)?;
-    FacePipeline::load(&manifest, default_backend().as_ref(), config)
+    FacePipeline::load(&manifest, backend, config)
         .context("loading the face models (run `edgeid models check`)")
+}
+
+/// The inference backend the config's `[inference]` asks for (one thread
+/// per model run, as the daemon).
+pub fn config_backend(global: &GlobalArgs) -> anyhow::Result<Box<dyn Backend>> {
+    let config = Config::load(global.config.as_deref())?;
+    inference_backend(global, &config.inference, 1)
+}
+
+pub fn inference_backend(
+    global: &GlobalArgs,
+    inference: &InferenceConfig,
+    threads: usize,
+) -> anyhow::Result<Box<dyn Backend>> {
+    backend_for(inference, Some(&global.state_dir), threads)
+        .context("starting the inference backend ([inference] in the config)")
 }

@@ -3,7 +3,7 @@
 //!
 //! Each component owns its section and checks its own values: `[camera]`
 //! in `sources::config`, `[mqtt]` in `sinks::mqtt::config`, `[dbus]` in
-//! `sinks::dbus::config`, `[lockout]` and `[liveness]` in `decision`, and
+//! `sinks::dbus::config`, `[inference]` in `infer::config`, `[lockout]` and `[liveness]` in `decision`, and
 //! `[daemon]` in `daemon` here (the daemon sits above the config, so its
 //! section cannot live in it). This module only assembles the sections,
 //! holds the top-level keys, and checks the rules that span sections.
@@ -19,6 +19,7 @@ pub use daemon::{DaemonConfig, DaemonConfigError};
 use crate::decision::Policy;
 use crate::decision::liveness::LivenessPolicy;
 use crate::decision::lockout::LockoutConfig;
+use crate::infer::{InferenceConfig, InferenceConfigError};
 use crate::sinks::dbus::DbusConfig;
 use crate::sinks::mqtt::{MqttConfig, MqttConfigError};
 use crate::sources::{CameraConfig, CameraConfigError};
@@ -73,6 +74,8 @@ pub enum SectionError {
     Daemon(#[from] DaemonConfigError),
     #[error(transparent)]
     Liveness(#[from] crate::decision::liveness::LivenessConfigError),
+    #[error(transparent)]
+    Inference(#[from] InferenceConfigError),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +98,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// `[liveness]`: what the daemon must see before it scores a face.
     pub liveness: LivenessPolicy,
+    /// `[inference]`: the backend and execution providers that run the models.
+    pub inference: InferenceConfig,
     /// `[face]`: which embedder(s) the daemon and the verbs run.
     pub face: FaceConfig,
 }
@@ -121,6 +126,7 @@ impl Default for Config {
             daemon: Default::default(),
             liveness: Default::default(),
             face: Default::default(),
+            inference: Default::default(),
         }
     }
 }
@@ -178,6 +184,7 @@ impl Config {
             return Err(SectionError::WalkUpNeedsIdentify);
         }
         self.liveness.validate()?;
+        self.inference.validate()?;
         Ok(())
     }
 }
@@ -238,6 +245,7 @@ mod tests {
                 "daemon.max_timeout_ms",
             ),
             ("device_id = \"door/#\"", "device_id"),
+            ("[inference]\nproviders = []", "inference.providers"),
             (
                 "[mqtt]\nenabled = true\ntopic_prefix = \"a\\u0000b\"",
                 "mqtt.topic_prefix",

@@ -23,6 +23,8 @@ pub enum DaemonError {
     Models(#[source] InferError),
     #[error("cannot load the face models (run `edgeid models check`)")]
     Pipeline(#[source] VisionError),
+    #[error("cannot start the inference backend ([inference] in the config)")]
+    Inference(#[source] InferError),
     #[error("the decision path could not start")]
     Decision(#[from] AttemptError),
     #[error("cannot start the capture thread (is the system out of threads or memory?)")]

@@ -18,7 +18,7 @@ use crate::api::{
     ChallengeHint, EngineHandle, EngineInfo, Limits, REPLAY_CAPACITY, ReplayGuard, VerdictOut,
 };
 use crate::config::Config;
-use crate::infer::{Manifest, ModelRole, default_backend};
+use crate::infer::{Manifest, ModelRole, backend_for};
 use crate::pipeline::{FacePipeline, PipelineConfig};
 use crate::sinks::mqtt::LatencyObserver;
 use crate::sinks::{dbus, mqtt};
@@ -247,8 +247,11 @@ fn load(
     let mut pipeline_config = PipelineConfig::default();
     pipeline_config.detector.range = config.daemon.detector;
     pipeline_config.embedder = config.face.embedder;
-    let pipeline = FacePipeline::load(&manifest, default_backend().as_ref(), pipeline_config)
+    let backend =
+        backend_for(&config.inference, Some(state_dir), 1).map_err(DaemonError::Inference)?;
+    let pipeline = FacePipeline::load(&manifest, backend.as_ref(), pipeline_config)
         .map_err(DaemonError::Pipeline)?;
+    tracing::info!(inference = %backend.info(), "face models loaded");
     let models = manifest
         .models()
         .iter()

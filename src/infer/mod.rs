@@ -3,15 +3,24 @@
 //!
 //! - `manifest`: `models/manifest.toml`, checksums and input specs.
 //! - `tensor`: the plain tensor type that crosses the trait (no backend types leak out).
-//! - `tract`: the default, pure-Rust CPU backend.
+//! - `tract`: the pure-Rust CPU backend, always there.
+//! - `ort`: ONNX Runtime (feature `onnxruntime`), TensorRT → CUDA → CPU, library loaded at run time.
+//! - `config`: the `[inference]` section; `select`: the backend it asks for.
 
+pub mod config;
 pub mod manifest;
+#[cfg(feature = "onnxruntime")]
+pub mod ort;
+pub mod select;
 pub mod tensor;
 pub mod tract;
 
 use std::path::PathBuf;
 
+pub use crate::build_info::InferenceInfo as BackendInfo;
+pub use config::{BackendChoice, InferenceConfig, InferenceConfigError, Provider};
 pub use manifest::{Manifest, ModelRole, ModelSpec};
+pub use select::{backend_for, default_backend};
 pub use tensor::Tensor;
 
 /// Why a model could not be loaded or run. These errors end up in logs
@@ -61,6 +70,18 @@ pub enum InferError {
     /// The inference library failed while running the model.
     #[error("model {model} failed to run: {error}")]
     RunFailed { model: String, error: BackendError },
+    /// `[inference] backend = "onnxruntime"` and the library cannot be loaded.
+    #[error(
+        "cannot load the ONNX Runtime library (tried {tried}): {error}; set [inference] library or ORT_DYLIB_PATH, or use backend = \"tract\""
+    )]
+    OrtLibrary { tried: String, error: BackendError },
+    /// None of the requested execution providers is in the library.
+    #[error(
+        "none of the execution providers in [inference] providers ({requested}) is available in {}; add \"cpu\" to the list", library.display()
+    )]
+    NoProvider { requested: String, library: PathBuf },
+    #[error("this edgeid was built without the `onnxruntime` feature")]
+    OrtNotBuilt,
 }
 
 /// Why a model file cannot be used.
@@ -116,15 +137,16 @@ pub trait Session: Send + Sync {
     /// Runs the model on one input tensor whose shape is the manifest's
     /// input shape; returns the outputs in manifest order.
     fn run(&self, input: Tensor) -> Result<Vec<Tensor>, InferError>;
+    /// The execution provider this model runs on.
+    fn provider(&self) -> &'static str {
+        "cpu"
+    }
 }
 
 /// Something that turns a verified model file into a [`Session`].
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     fn load(&self, spec: &ModelSpec, bytes: &[u8]) -> Result<Box<dyn Session>, InferError>;
-}
-
-/// The backend this build uses by default.
-pub fn default_backend() -> Box<dyn Backend> {
-    Box::new(tract::TractBackend)
+    /// The backend, and the provider its models got so far.
+    fn info(&self) -> BackendInfo;
 }

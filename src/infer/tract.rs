@@ -5,10 +5,14 @@
 use tract_onnx::prelude::*;
 
 use super::{
-    Backend, BackendError, InferError, ModelFault, ModelSpec, Session, Tensor as PlainTensor,
+    Backend, BackendError, BackendInfo, InferError, ModelFault, ModelSpec, Session,
+    Tensor as PlainTensor,
 };
 
 pub struct TractBackend;
+
+/// The tract version compiled in (tract-linalg is pinned to tract-onnx's).
+const TRACT_VERSION: &str = "0.23.9";
 
 struct TractSession {
     spec: ModelSpec,
@@ -18,6 +22,16 @@ struct TractSession {
 impl Backend for TractBackend {
     fn name(&self) -> &'static str {
         "tract"
+    }
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            backend: "tract",
+            provider: Some("cpu"),
+            requested: Vec::new(),
+            library: None,
+            version: Some(TRACT_VERSION.to_owned()),
+        }
     }
 
     fn load(&self, spec: &ModelSpec, bytes: &[u8]) -> Result<Box<dyn Session>, InferError> {
@@ -61,6 +75,7 @@ impl Backend for TractBackend {
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(refused)?;
+        crate::build_info::record_inference(self.info());
         Ok(Box::new(TractSession {
             spec: spec.clone(),
             plan,
@@ -115,4 +130,14 @@ pub fn set_inference_threads(threads: usize) {
         Executor::SingleThread
     };
     set_default_executor(executor);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reported_version_is_the_pinned_one() {
+        let cargo = include_str!("../../Cargo.toml");
+        let pin = format!("tract-linalg = {{ version = \"={}\"", super::TRACT_VERSION);
+        assert!(cargo.contains(&pin), "{pin}");
+    }
 }

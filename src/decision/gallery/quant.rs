@@ -81,7 +81,7 @@ impl Quantised {
     /// dimension too large for i32 accumulators with a useful probe
     /// precision.
     pub(super) fn build(matrix: &[f32], dim: usize) -> Option<Self> {
-        if dim == 0 || matrix.is_empty() || matrix.len() % dim != 0 {
+        if dim == 0 || matrix.is_empty() || !matrix.len().is_multiple_of(dim) {
             return None;
         }
         let probe_max =
@@ -367,10 +367,10 @@ impl Floor {
     fn offer(&mut self, v: f64) {
         if self.heap.len() < self.k {
             self.heap.push(Reverse(Total(v)));
-        } else if let Some(mut min) = self.heap.peek_mut() {
-            if v > min.0.0 {
-                *min = Reverse(Total(v));
-            }
+        } else if let Some(mut min) = self.heap.peek_mut()
+            && v > min.0.0
+        {
+            *min = Reverse(Total(v));
         }
     }
 

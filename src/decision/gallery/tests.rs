@@ -297,7 +297,12 @@ fn error_bound_holds_on_adversarial_vectors() {
                 if i == 0 {
                     1.0
                 } else {
-                    0.0039 * if rng.next() % 2 == 0 { 1.0 } else { -1.0 }
+                    0.0039
+                        * if rng.next().is_multiple_of(2) {
+                            1.0
+                        } else {
+                            -1.0
+                        }
                 }
             })
             .collect();
