@@ -20,3 +20,4 @@ pub mod sources;
 pub mod store;
 pub mod verdict;
 pub mod vision;
+pub mod voice;

@@ -11,6 +11,8 @@ mod demo;
 mod enroll;
 #[cfg(feature = "eval")]
 mod eval;
+#[cfg(feature = "eval")]
+mod eval_voice;
 mod flow;
 mod keys;
 mod models;

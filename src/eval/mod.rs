@@ -7,6 +7,7 @@
 //! - `faces`: the LFW pairs protocol.
 //! - `pad`: presentation-attack detection on live / spoof folders.
 //! - `runner`: analyses many images (threads, progress, per-image time).
+//! - `voice`: speaker verification on speaker folders (`edgeid eval voice`).
 //! - `plot`: ROC/DET curves and histograms as PNG.
 //! - `bench`: per-stage latency of the face pipeline (`edgeid bench`).
 //! - `gallery_bench`: 1:N matching and gallery opening times.
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod pad;
 pub mod plot;
 pub mod runner;
+pub mod voice;
 
 use std::path::PathBuf;
 
