@@ -71,6 +71,13 @@ pub struct BenchArgs {
     /// With --daemon: tract threads per model run (default: as `edgeid run`, 1).
     #[arg(long, requires = "daemon")]
     pub inference_threads: Option<usize>,
+    /// Measure the voice stages instead (VAD, mel, embedding) for a 3 s probe.
+    #[arg(long, conflicts_with = "daemon")]
+    pub voice: bool,
+    /// With --voice: the audio whose first 3 s are the probe (default: the
+    /// committed golden clip).
+    #[arg(long, requires = "voice")]
+    pub audio: Option<PathBuf>,
 }
 
 /// The daemon bench's subject, camera frame size and enrolment photos.
@@ -88,6 +95,9 @@ struct BenchReport {
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     if args.daemon {
         return run_daemon(global, &args);
+    }
+    if args.voice {
+        return super::bench_voice::run(global, &args);
     }
     let image_path = match args.image.clone() {
         Some(p) => p,

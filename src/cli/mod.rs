@@ -5,6 +5,8 @@
 mod audit;
 #[cfg(feature = "eval")]
 mod bench;
+#[cfg(feature = "eval")]
+mod bench_voice;
 mod compare;
 mod config_check;
 mod demo;
