@@ -17,7 +17,7 @@ pub enum VoiceError {
     #[error("no speech in the audio ({seconds:.1} s of audio, all silence or noise)")]
     NoSpeech { seconds: f64 },
     /// Some speech, less than the caller needs.
-    #[error("too little speech: {speech_s:.1} s, at least {min_s:.1} s needed")]
+    #[error("too little speech: {speech_s:.2} s, at least {min_s:.2} s needed")]
     TooShort { speech_s: f64, min_s: f64 },
     #[error(transparent)]
     Infer(#[from] InferError),
