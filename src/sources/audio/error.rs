@@ -3,24 +3,20 @@
 use std::path::PathBuf;
 
 /// Why audio could not be read. Each names the input, so a message read
-/// out of context still says which file or device it is about.
+/// out of context still says which file or device it is about. As with the
+/// camera sources' errors, a cause is part of the message and kept typed in
+/// its `error` field rather than repeated as a `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    #[error("cannot open {what}: {source}")]
-    Open {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("{what}: read failed: {source}")]
-    Read {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error("cannot open {what}: {error}")]
+    Open { what: String, error: std::io::Error },
+    #[error("{what}: read failed: {error}")]
+    Read { what: String, error: std::io::Error },
     /// Not audio, or a container/codec this build does not read.
-    #[error("{path}: not a readable WAV or FLAC file: {source}")]
+    #[error("{path}: not a readable WAV or FLAC file: {error}")]
     Format {
         path: PathBuf,
-        source: symphonia::core::errors::Error,
+        error: symphonia::core::errors::Error,
     },
     /// The file ends or breaks before any usable sample.
     #[error("{path}: no audio track with a sample rate and channel count")]
@@ -33,17 +29,17 @@ pub enum AudioError {
     /// Longer than the caller's limit; nothing past the limit was read.
     #[error("{what}: longer than the {limit_s:.0} s limit")]
     TooLong { what: String, limit_s: f64 },
-    #[error("resampling {from} Hz to {to} Hz failed: {source}")]
+    #[error("resampling {from} Hz to {to} Hz failed: {error}")]
     Resample {
         from: u32,
         to: u32,
-        source: rubato::ResampleError,
+        error: rubato::ResampleError,
     },
-    #[error("cannot build a {from} Hz to {to} Hz resampler: {source}")]
+    #[error("cannot build a {from} Hz to {to} Hz resampler: {error}")]
     ResamplerInit {
         from: u32,
         to: u32,
-        source: rubato::ResamplerConstructionError,
+        error: rubato::ResamplerConstructionError,
     },
     /// The microphone could not be found, opened or started.
     #[error("microphone {device:?}: {detail}")]

@@ -35,11 +35,11 @@ impl AudioFile {
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let file = File::open(path).map_err(|source| AudioError::Open {
             what: path.display().to_string(),
-            source,
+            error: source,
         })?;
         let format_err = |source| AudioError::Format {
             path: path.to_owned(),
-            source,
+            error: source,
         };
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -99,7 +99,7 @@ impl AudioSource for AudioFile {
                 Err(source) => {
                     return Err(AudioError::Format {
                         path: self.path.clone(),
-                        source,
+                        error: source,
                     });
                 }
             };
@@ -130,7 +130,7 @@ impl AudioSource for AudioFile {
                 Err(source) => {
                     return Err(AudioError::Format {
                         path: self.path.clone(),
-                        source,
+                        error: source,
                     });
                 }
             }

@@ -57,7 +57,7 @@ impl<R: Read + Send> AudioSource for PcmStream<R> {
                 Err(source) => {
                     return Err(AudioError::Read {
                         what: self.what.clone(),
-                        source,
+                        error: source,
                     });
                 }
             }

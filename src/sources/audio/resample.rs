@@ -31,7 +31,7 @@ impl To16kMono {
                 .map_err(|source| AudioError::ResamplerInit {
                     from: rate,
                     to: VOICE_RATE,
-                    source,
+                    error: source,
                 })?;
             Some(r)
         };
@@ -80,7 +80,7 @@ impl To16kMono {
                     .map_err(|source| AudioError::Resample {
                         from: self.rate,
                         to: VOICE_RATE,
-                        source,
+                        error: source,
                     })?;
             self.pending.drain(..n);
             out.extend_from_slice(&res[0]);
@@ -98,7 +98,7 @@ impl To16kMono {
         let err = |source| AudioError::Resample {
             from: self.rate,
             to: VOICE_RATE,
-            source,
+            error: source,
         };
         let mut out = Vec::new();
         if !self.pending.is_empty() {
