@@ -21,3 +21,4 @@ pub mod store;
 pub mod untrusted;
 pub mod verdict;
 pub mod vision;
+pub mod voice;

@@ -149,8 +149,8 @@ fn the_embedder_declares_cosine_and_another_metric_is_refused_at_load() {
     let text = std::fs::read_to_string(&path).expect("manifest");
     assert_eq!(
         text.matches("metric = \"cosine\"").count(),
-        2,
-        "one declaration per embedder (dlib, then MobileFaceNet)"
+        3,
+        "one declaration per embedder (dlib, MobileFaceNet, then the voice embedder)"
     );
     std::fs::write(
         &path,

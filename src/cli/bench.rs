@@ -80,6 +80,13 @@ pub struct BenchArgs {
     /// config's `[inference] providers`), e.g. `tensorrt,cuda`.
     #[arg(long, value_delimiter = ',', value_parser = ["tensorrt", "cuda", "cpu"])]
     pub providers: Vec<String>,
+    /// Measure the voice stages instead (VAD, mel, embedding) for a 3 s probe.
+    #[arg(long, conflicts_with = "daemon")]
+    pub voice: bool,
+    /// With --voice: the audio whose first 3 s are the probe (default: the
+    /// committed golden clip).
+    #[arg(long, requires = "voice")]
+    pub audio: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -125,6 +132,9 @@ struct BackendRun {
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     if args.daemon {
         return run_daemon(global, &args);
+    }
+    if args.voice {
+        return super::bench_voice::run(global, &args);
     }
     let image_path = match args.image.clone() {
         Some(p) => p,

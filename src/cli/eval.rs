@@ -1,4 +1,4 @@
-//! `edgeid eval faces | pad`: accuracy on labelled data, with plots.
+//! `edgeid eval faces | pad | voice`: accuracy on labelled data, with plots.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +33,9 @@ pub enum EvalCommand {
     /// Presentation-attack detection on DIR/live and DIR/spoof: APCER,
     /// BPCER, ACER, AUC, EER and the DET curve of one face_pad model.
     Pad(PadArgs),
+    /// Speaker verification on DIR/<speaker>/*.flac|wav: EER, TAR at FAR
+    /// 1e-2 and 1e-3, the DET curve.
+    Voice(super::eval_voice::VoiceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +113,7 @@ pub fn run(global: &GlobalArgs, cmd: EvalCommand) -> anyhow::Result<()> {
     match cmd {
         EvalCommand::Faces(args) => faces(global, args),
         EvalCommand::Pad(args) => pad(global, args),
+        EvalCommand::Voice(args) => super::eval_voice::voice(global, args),
     }
 }
 

@@ -5,12 +5,16 @@
 mod audit;
 #[cfg(feature = "eval")]
 mod bench;
+#[cfg(feature = "eval")]
+mod bench_voice;
 mod compare;
 mod config_check;
 mod demo;
 mod enroll;
 #[cfg(feature = "eval")]
 mod eval;
+#[cfg(feature = "eval")]
+mod eval_voice;
 pub mod exit;
 mod flow;
 mod keys;

@@ -8,6 +8,8 @@
 //!   cross-validating the score fusion of several embedders.
 //! - `pad`: presentation-attack detection on live / spoof folders.
 //! - `runner`: analyses many images (threads, progress, per-image time).
+//! - `voice`: speaker verification on speaker folders (`edgeid eval voice`).
+//! - `voice_bench`: latency of the voice stages (`edgeid bench --voice`).
 //! - `plot`: ROC/DET curves and histograms as PNG.
 //! - `bench`: per-stage latency of the face pipeline (`edgeid bench`).
 //! - `gallery_bench`: 1:N matching and gallery opening times.
@@ -23,6 +25,8 @@ pub mod metrics;
 pub mod pad;
 pub mod plot;
 pub mod runner;
+pub mod voice;
+pub mod voice_bench;
 
 use std::path::PathBuf;
 

@@ -46,9 +46,13 @@ pub enum Layout {
     Nchw,
     #[serde(rename = "NHWC")]
     Nhwc,
+    /// A sequence: batch, time steps, features per step (voice mel frames).
+    #[serde(rename = "NTF")]
+    Ntf,
 }
 
-/// How an image becomes the model's input tensor.
+/// How an image (or, for layout NTF, a feature sequence) becomes the
+/// model's input tensor. Colour and normalisation apply to images only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
@@ -56,10 +60,17 @@ pub struct InputSpec {
     /// Concrete shape including the batch dimension (pinned to 1).
     pub shape: Vec<usize>,
     pub layout: Layout,
+    #[serde(default)]
     pub colour: String,
     /// value = (pixel − mean[c]) / std[c], with pixel in 0..=255.
+    #[serde(default)]
     pub mean: [f32; 3],
+    #[serde(default = "unit_std")]
     pub std: [f32; 3],
+}
+
+fn unit_std() -> [f32; 3] {
+    [1.0; 3]
 }
 
 impl InputSpec {

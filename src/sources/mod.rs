@@ -10,7 +10,9 @@
 //! - `capture`: the [`FrameSource`] trait and the capture thread with its
 //!   latest-frame-wins slot, retry with backoff and status.
 //! - `config`: the `[camera]` section, and the source factory it describes.
+//! - `audio`: audio sources (files, PCM streams, microphone) and resampling.
 
+pub mod audio;
 pub mod camera;
 pub mod capture;
 pub mod config;

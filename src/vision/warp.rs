@@ -206,7 +206,9 @@ pub fn to_input_tensor(rgb: &[f32], spec: &InputSpec) -> Tensor {
     let mut data = vec![0.0f32; h * w * 3];
     let inv_std = spec.std.map(|s| 1.0 / s);
     match spec.layout {
-        Layout::Nhwc => {
+        // NTF is a sequence layout; the face stages only load image models
+        // (their roles), so it never reaches here. Treated as interleaved.
+        Layout::Nhwc | Layout::Ntf => {
             for (i, v) in rgb.iter().enumerate().take(h * w * 3) {
                 let c = i % 3;
                 data[i] = (v - spec.mean[c]) * inv_std[c];

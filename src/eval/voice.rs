@@ -1,0 +1,258 @@
+//! Speaker verification on DIR/<speaker>/*.flac|wav.
+//!
+//! Protocol: utterances of a speaker are sorted by file name; a speaker
+//! with more than `enrol` utterances is enrolled on its first `enrol`
+//! (template = L2-normalised mean of their embeddings, as an enrolment
+//! would store it) and probes with the rest. Genuine trials: each such
+//! probe against its own speaker's template. Impostor trials: every
+//! utterance not used for enrolment (single-utterance speakers included)
+//! against every other speaker's template. An utterance that could not be
+//! embedded (unreadable, too little speech) scores −∞ in all its trials:
+//! counted as an error, never dropped.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::EvalError;
+use crate::sources::audio::load_file;
+use crate::voice::VoicePipeline;
+use crate::voice::embed::cosine;
+
+/// Longest utterance read (seconds); longer files are errors.
+pub const MAX_UTTERANCE_S: f64 = 120.0;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Speaker {
+    pub id: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// Speakers (sub-directories) and their .flac / .wav files, sorted.
+pub fn read_voice_dataset(dir: &Path) -> Result<Vec<Speaker>, EvalError> {
+    let read = |path: &Path| {
+        std::fs::read_dir(path).map_err(|source| EvalError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut speakers = Vec::new();
+    for entry in read(dir)? {
+        let entry = entry.map_err(|source| EvalError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = read(&path)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    e.eq_ignore_ascii_case("flac") || e.eq_ignore_ascii_case("wav")
+                })
+            })
+            .collect();
+        files.sort();
+        if !files.is_empty() {
+            speakers.push(Speaker {
+                id: entry.file_name().to_string_lossy().into_owned(),
+                files,
+            });
+        }
+    }
+    speakers.sort_by(|a, b| a.id.cmp(&b.id));
+    if speakers.is_empty() {
+        return Err(EvalError::Empty(dir.to_owned()));
+    }
+    Ok(speakers)
+}
+
+/// One utterance's embedding, or why there is none.
+#[derive(Debug, Clone, Serialize)]
+pub struct Utterance {
+    pub speaker: usize,
+    pub path: PathBuf,
+    pub seconds: f64,
+    pub speech_s: f64,
+    #[serde(skip)]
+    pub embedding: Option<Vec<f32>>,
+    pub error: Option<String>,
+}
+
+/// Embeds every file of every speaker; `tick` is called after each file.
+pub fn embed_all(
+    pipeline: &VoicePipeline,
+    speakers: &[Speaker],
+    min_speech_s: f64,
+    tick: impl Fn(),
+) -> Vec<Utterance> {
+    let mut out = Vec::new();
+    for (s, speaker) in speakers.iter().enumerate() {
+        for path in &speaker.files {
+            let mut u = Utterance {
+                speaker: s,
+                path: path.clone(),
+                seconds: 0.0,
+                speech_s: 0.0,
+                embedding: None,
+                error: None,
+            };
+            match load_file(path, MAX_UTTERANCE_S) {
+                Ok(clip) => {
+                    u.seconds = clip.seconds();
+                    match pipeline.embed(&clip.samples, min_speech_s) {
+                        Ok(print) => {
+                            u.speech_s = print.speech_s;
+                            u.embedding = Some(print.embedding);
+                        }
+                        Err(e) => u.error = Some(e.to_string()),
+                    }
+                }
+                Err(e) => u.error = Some(e.to_string()),
+            }
+            out.push(u);
+            tick();
+        }
+    }
+    out
+}
+
+/// The split, as printed with the results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Split {
+    pub enrol_per_speaker: usize,
+    /// Speakers with a template (more than `enrol` utterances).
+    pub enrolled_speakers: usize,
+    /// Speakers whose utterances are impostor probes only.
+    pub impostor_only_speakers: usize,
+    pub enrol_utterances: usize,
+    pub probe_utterances: usize,
+    /// Utterances that could not be embedded (scored −∞).
+    pub failed_utterances: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VoiceTrials {
+    pub split: Split,
+    #[serde(skip)]
+    pub genuine: Vec<f32>,
+    #[serde(skip)]
+    pub impostor: Vec<f32>,
+}
+
+/// Templates from the first `enrol` utterances of each speaker that has
+/// more, then the genuine and impostor trials of the protocol above.
+pub fn trials(speakers: &[Speaker], utterances: &[Utterance], enrol: usize) -> VoiceTrials {
+    let mut templates: Vec<Option<Option<Vec<f32>>>> = vec![None; speakers.len()];
+    let mut is_enrol = vec![false; utterances.len()];
+    for (s, speaker) in speakers.iter().enumerate() {
+        if speaker.files.len() <= enrol {
+            continue;
+        }
+        let mine: Vec<usize> = (0..utterances.len())
+            .filter(|&u| utterances[u].speaker == s)
+            .take(enrol)
+            .collect();
+        let mut sum: Option<Vec<f32>> = None;
+        for &u in &mine {
+            is_enrol[u] = true;
+            if let Some(e) = &utterances[u].embedding {
+                let acc = sum.get_or_insert_with(|| vec![0.0; e.len()]);
+                acc.iter_mut().zip(e).for_each(|(a, v)| *a += v);
+            }
+        }
+        let template = sum.map(|mut t| {
+            let n = t
+                .iter()
+                .map(|v| v * v)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+            t.iter_mut().for_each(|v| *v /= n);
+            t
+        });
+        // Some(None): enrolled, but every enrolment utterance failed.
+        templates[s] = Some(template);
+    }
+    let score = |u: &Utterance, t: &Option<Vec<f32>>| match (&u.embedding, t) {
+        (Some(e), Some(t)) => cosine(e, t),
+        _ => f32::NEG_INFINITY,
+    };
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    let mut probes = 0;
+    for (u, utt) in utterances.iter().enumerate() {
+        if is_enrol[u] {
+            continue;
+        }
+        probes += 1;
+        for (s, template) in templates.iter().enumerate() {
+            let Some(template) = template else { continue };
+            if s == utt.speaker {
+                genuine.push(score(utt, template));
+            } else {
+                impostor.push(score(utt, template));
+            }
+        }
+    }
+    let enrolled = templates.iter().filter(|t| t.is_some()).count();
+    VoiceTrials {
+        split: Split {
+            enrol_per_speaker: enrol,
+            enrolled_speakers: enrolled,
+            impostor_only_speakers: speakers.len() - enrolled,
+            enrol_utterances: is_enrol.iter().filter(|&&e| e).count(),
+            probe_utterances: probes,
+            failed_utterances: utterances.iter().filter(|u| u.embedding.is_none()).count(),
+        },
+        genuine,
+        impostor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utt(speaker: usize, e: Option<[f32; 2]>) -> Utterance {
+        Utterance {
+            speaker,
+            path: PathBuf::new(),
+            seconds: 3.0,
+            speech_s: 3.0,
+            embedding: e.map(|e| e.to_vec()),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn split_and_trials_follow_the_protocol() {
+        let sp = |id: &str, n: usize| Speaker {
+            id: id.into(),
+            files: vec![PathBuf::new(); n],
+        };
+        let speakers = vec![sp("a", 3), sp("b", 3), sp("c", 1)];
+        let utterances = vec![
+            utt(0, Some([1.0, 0.0])),
+            utt(0, Some([1.0, 0.0])),
+            utt(0, Some([0.8, 0.6])),
+            utt(1, Some([0.0, 1.0])),
+            utt(1, Some([0.0, 1.0])),
+            utt(1, None),
+            utt(2, Some([0.6, 0.8])),
+        ];
+        let t = trials(&speakers, &utterances, 2);
+        assert_eq!(t.split.enrolled_speakers, 2);
+        assert_eq!(t.split.impostor_only_speakers, 1);
+        assert_eq!((t.split.enrol_utterances, t.split.probe_utterances), (4, 3));
+        assert_eq!(t.split.failed_utterances, 1);
+        // Genuine: a's 3rd vs a (0.8), b's failed 3rd vs b (−∞).
+        assert_eq!(t.genuine.len(), 2);
+        assert!((t.genuine[0] - 0.8).abs() < 1e-6);
+        assert!(t.genuine[1].is_infinite());
+        // Impostor: a3 vs b, b3 vs a, c vs a and b.
+        assert_eq!(t.impostor.len(), 4);
+    }
+}
