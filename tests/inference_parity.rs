@@ -33,6 +33,19 @@ fn ort_backend(library: &Path, providers: &[Provider]) -> Result<OrtBackend, Inf
 
 /// The sample photo at the model's input size, normalised as the manifest says.
 fn photo_input(photo: &image::RgbImage, spec: &edgeid::infer::ModelSpec) -> Tensor {
+    if spec.input.layout == edgeid::infer::manifest::Layout::Ntf {
+        // A feature sequence (the voice embedder's mel frames): the photo's
+        // grey levels, as non-negative powers, the same on both backends.
+        let n: usize = spec.input.shape.iter().product();
+        let grey = image::imageops::grayscale(photo);
+        let data = grey
+            .pixels()
+            .cycle()
+            .take(n)
+            .map(|p| f32::from(p.0[0]) / 255.0)
+            .collect();
+        return Tensor::new(spec.input.shape.clone(), data).expect("feature tensor");
+    }
     let (h, w) = spec.input.image_size();
     let resized = image::imageops::resize(
         photo,
