@@ -14,13 +14,7 @@ use support::auth1::connect;
 use support::{Daemon, DbusDaemon, Device, claims, samples, tools};
 
 fn gdbus(address: &str, as_nobody: bool, method: &str, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = if as_nobody {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "gdbus"]);
-        c
-    } else {
-        Command::new("gdbus")
-    };
+    let mut cmd = support::bus::gdbus(as_nobody);
     cmd.args([
         "call",
         "--address",
@@ -31,8 +25,7 @@ fn gdbus(address: &str, as_nobody: bool, method: &str, args: &[&str]) -> (bool, 
         "/org/edgeid/Auth1",
     ])
     .args(["--method", &format!("org.edgeid.Auth1.{method}")])
-    .args(args)
-    .env("HOME", "/tmp");
+    .args(args);
     let out = cmd.output().expect("gdbus");
     (
         out.status.success(),

@@ -7,30 +7,23 @@
 
 mod support;
 
-use std::process::Command;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use support::bus::gdbus;
 use support::process::{Guard, spawn_lines};
 use support::{Daemon, DbusDaemon, Device, samples, tools};
 
 /// `gdbus monitor` of the daemon's name, as root or as `nobody`.
 fn monitor(address: &str, as_nobody: bool) -> (Guard, Receiver<String>) {
-    let mut cmd = if as_nobody {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "gdbus"]);
-        c
-    } else {
-        Command::new("gdbus")
-    };
+    let mut cmd = gdbus(as_nobody);
     cmd.args([
         "monitor",
         "--address",
         address,
         "--dest",
         "org.edgeid.Auth1",
-    ])
-    .env("HOME", "/tmp");
+    ]);
     spawn_lines(cmd, "gdbus monitor")
 }
 
@@ -82,8 +75,7 @@ fn signals_and_calls_follow_the_shipped_policy() {
     );
 
     // Calls: nobody is not in group edgeid, so the bus refuses Verify.
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "gdbus"])
+    let out = gdbus(true)
         .args([
             "call",
             "--address",
@@ -99,7 +91,6 @@ fn signals_and_calls_follow_the_shipped_policy() {
             "n-1",
             "1000",
         ])
-        .env("HOME", "/tmp")
         .output()
         .expect("gdbus");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -348,16 +348,8 @@ impl Matcher {
         }
         let accepted = best.accepted();
         Outcome {
-            decision: if accepted {
-                Decision::Accept
-            } else {
-                Decision::Reject
-            },
-            reason: if accepted {
-                Reason::Match
-            } else {
-                Reason::NoMatch
-            },
+            decision: Decision::of(accepted),
+            reason: Reason::of_score(accepted),
             mode: req.mode,
             subject: match req.mode {
                 Mode::Verify => req.subject.map(str::to_owned),

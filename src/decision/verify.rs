@@ -88,16 +88,8 @@ pub fn decide_verify(
     };
     let accepted = threshold.accepts(score);
     Outcome {
-        decision: if accepted {
-            Decision::Accept
-        } else {
-            Decision::Reject
-        },
-        reason: if accepted {
-            Reason::Match
-        } else {
-            Reason::NoMatch
-        },
+        decision: Decision::of(accepted),
+        reason: Reason::of_score(accepted),
         mode: Mode::Verify,
         subject: Some(subject.to_owned()),
         score: Some(score),
@@ -124,16 +116,8 @@ pub fn decide_identify(
     let best = candidates.first().cloned();
     let accepted = best.as_ref().is_some_and(|b| threshold.accepts(b.score));
     Outcome {
-        decision: if accepted {
-            Decision::Accept
-        } else {
-            Decision::Reject
-        },
-        reason: if accepted {
-            Reason::Match
-        } else {
-            Reason::NoMatch
-        },
+        decision: Decision::of(accepted),
+        reason: Reason::of_score(accepted),
         mode: Mode::Identify,
         subject: if accepted {
             best.as_ref().map(|b| b.subject.clone())

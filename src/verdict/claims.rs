@@ -127,6 +127,11 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Accept when a score passed its threshold.
+    pub fn of(accepted: bool) -> Self {
+        if accepted { Self::Accept } else { Self::Reject }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Accept => "accept",

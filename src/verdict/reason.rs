@@ -34,6 +34,11 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The reason of a scored face: `match` when it passed the threshold.
+    pub fn of_score(accepted: bool) -> Self {
+        if accepted { Self::Match } else { Self::NoMatch }
+    }
+
     pub const ALL: [Reason; 12] = [
         Reason::Match,
         Reason::NoMatch,

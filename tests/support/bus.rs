@@ -91,3 +91,17 @@ impl DbusDaemon {
         }
     }
 }
+
+/// `gdbus`, as root or (`as_nobody`) as uid/gid 65534 with no groups: an
+/// unprivileged local user, outside every edgeid group.
+pub fn gdbus(as_nobody: bool) -> Command {
+    let mut c = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "gdbus"]);
+        c
+    } else {
+        Command::new("gdbus")
+    };
+    c.env("HOME", "/tmp");
+    c
+}

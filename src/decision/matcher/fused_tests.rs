@@ -120,18 +120,7 @@ impl Rig {
     }
 
     fn matcher(&self, fused: bool, primary: &ModelSpec) -> Matcher {
-        let auth = Authenticator::new(Policy {
-            threshold: None,
-            threshold_source: "test",
-            lockout: LockoutConfig {
-                max_failures: 5,
-                window_secs: 60,
-                ..LockoutConfig::default()
-            },
-            verdict_lifetime_secs: 30,
-            identify_enabled: true,
-        })
-        .expect("authenticator");
+        let auth = authenticator();
         let m = auth.matcher(primary).expect("matcher");
         if fused {
             m.fused_with(&[&self.mfn], Some(&self.fusion))
@@ -222,18 +211,7 @@ fn a_fusion_fitted_with_other_model_files_is_refused() {
     let rig = rig();
     let mut other = rig.fusion.clone();
     other.sha256[1] = "0".repeat(64);
-    let auth = Authenticator::new(Policy {
-        threshold: None,
-        threshold_source: "test",
-        lockout: LockoutConfig {
-            max_failures: 5,
-            window_secs: 60,
-            ..LockoutConfig::default()
-        },
-        verdict_lifetime_secs: 30,
-        identify_enabled: true,
-    })
-    .expect("authenticator");
+    let auth = authenticator();
     let err = auth
         .matcher(&rig.dlib)
         .expect("matcher")
@@ -250,4 +228,19 @@ fn a_fusion_fitted_with_other_model_files_is_refused() {
             .fused_with(&[&rig.mfn], None)
             .is_err()
     );
+}
+
+fn authenticator() -> Authenticator {
+    Authenticator::new(Policy {
+        threshold: None,
+        threshold_source: "test",
+        lockout: LockoutConfig {
+            max_failures: 5,
+            window_secs: 60,
+            ..LockoutConfig::default()
+        },
+        verdict_lifetime_secs: 30,
+        identify_enabled: true,
+    })
+    .expect("authenticator")
 }
