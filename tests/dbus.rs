@@ -182,7 +182,12 @@ fn auth1_on_a_private_bus() {
         let err = proxy
             .enroll_start("carol", &["voice"])
             .await
-            .expect_err("voice is not available");
+            .expect_err("voice needs a microphone, and none is configured");
+        assert!(err.to_string().contains("Disabled"), "{err}");
+        let err = proxy
+            .enroll_start("carol", &["iris"])
+            .await
+            .expect_err("no such modality");
         assert!(err.to_string().contains("InvalidArgument"), "{err}");
         proxy
             .enroll_start("carol", &["face"])

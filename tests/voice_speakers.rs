@@ -6,30 +6,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use edgeid::infer::{Manifest, default_backend};
 use edgeid::sources::audio::load_file;
 use edgeid::voice::embed::cosine;
 use edgeid::voice::{VoiceEmbedder, VoicePipeline};
 
-const FIRST: &str =
-    "Please open the side door, I have an appointment with the office manager at ten.";
-const SECOND: &str =
-    "My badge stopped working this morning, so I am using my voice to get in today.";
-
-fn say(dir: &Path, voice: &str, text: &str, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let status = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "150", "-w"])
-        .arg(&path)
-        .arg(text)
-        .status()
-        .expect("run espeak-ng");
-    assert!(status.success(), "espeak-ng -v {voice} failed");
-    path
-}
+use support::speech::{SENTENCES, say};
 
 #[test]
 fn the_same_synthetic_voice_scores_above_another_voice() {
@@ -48,9 +32,9 @@ fn the_same_synthetic_voice_scores_above_another_voice() {
     };
     // Pairs of (voice, other voice): a male and a female variant, and two accents.
     for (a, b) in [("en-us+m3", "en-us+f3"), ("en-gb", "en-us+f4")] {
-        let a1 = embed(say(dir.path(), a, FIRST, "a1.wav"));
-        let a2 = embed(say(dir.path(), a, SECOND, "a2.wav"));
-        let b1 = embed(say(dir.path(), b, FIRST, "b1.wav"));
+        let a1 = embed(say(dir.path(), a, SENTENCES[0], "a1.wav"));
+        let a2 = embed(say(dir.path(), a, SENTENCES[1], "a2.wav"));
+        let b1 = embed(say(dir.path(), b, SENTENCES[0], "b1.wav"));
         let same = cosine(&a1, &a2);
         let other = cosine(&a1, &b1);
         eprintln!("{a} vs {a}: {same:.3}; {a} vs {b}: {other:.3}");

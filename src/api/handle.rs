@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     Admin, ApiError, EngineInfo, EnrollEvent, Job, Origin, ReplayGuard, Reply, VerdictOut,
 };
-use crate::decision::Mode;
+use crate::decision::{Modalities, Mode};
 
 /// The sinks' side of the engine: cheap to clone.
 #[derive(Clone)]
@@ -112,7 +112,27 @@ impl EngineHandle {
         })
     }
 
+    /// The policy a request runs under: the site's, or the stronger one
+    /// it asked for; refused when weaker or when it needs a microphone
+    /// this device lacks.
+    pub fn policy(&self, mode: Mode, asked: Option<Modalities>) -> Result<Modalities, ApiError> {
+        let policy = Modalities::for_request(self.info.modalities, asked)
+            .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+        if mode == Mode::Identify {
+            policy
+                .check_identify()
+                .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+        }
+        if policy.uses_voice() && !self.info.voice {
+            return Err(ApiError::Disabled(format!(
+                "{policy} needs a microphone and none is configured ([microphone] in the config)"
+            )));
+        }
+        Ok(policy)
+    }
+
     /// Verify (subject given) or identify; answers one signed verdict.
+    /// `modalities`: a stronger policy than the site's, if asked for.
     pub async fn decide(
         &self,
         mode: Mode,
@@ -120,10 +140,12 @@ impl EngineHandle {
         nonce: Option<String>,
         timeout_ms: u32,
         origin: Origin,
+        modalities: Option<Modalities>,
     ) -> Result<VerdictOut, ApiError> {
         if let Some(n) = &nonce {
             check_nonce(n)?;
         }
+        let modalities = self.policy(mode, modalities)?;
         match (mode, &subject) {
             (Mode::Verify, Some(s)) => check_subject(s)?,
             (Mode::Verify, None) => {
@@ -153,6 +175,7 @@ impl EngineHandle {
             mode,
             subject,
             nonce,
+            modalities,
             timeout,
             origin,
             received_at,
@@ -161,16 +184,29 @@ impl EngineHandle {
         Self::wait(rx).await
     }
 
+    /// Enrols `modalities` (`face`, `voice` or `face+voice`) of `subject`.
     pub async fn enroll(
         &self,
         subject: String,
+        modalities: Modalities,
         replace: bool,
         by: Admin,
         events: mpsc::UnboundedSender<(String, EnrollEvent)>,
     ) -> Result<(), ApiError> {
         check_subject(&subject)?;
+        if modalities == Modalities::FaceOrVoice {
+            return Err(ApiError::InvalidArgument(
+                "enrol face, voice or both, not one of them".into(),
+            ));
+        }
+        if modalities.uses_voice() && !self.info.voice {
+            return Err(ApiError::Disabled(
+                "voice enrolment needs a microphone and none is configured ([microphone] in the config)".into(),
+            ));
+        }
         let rx = self.submit(|reply| Job::Enroll {
             subject,
+            modalities,
             replace,
             by,
             events,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ApiError, Origin};
-use crate::decision::Mode;
+use crate::decision::{Modalities, Mode};
 
 /// A signed verdict leaving the engine.
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub enum Job {
         mode: Mode,
         subject: Option<String>,
         nonce: Option<String>,
+        /// The policy the request runs under (the site's or a stronger one).
+        modalities: Modalities,
         timeout: Duration,
         origin: Origin,
         received_at: Instant,
@@ -48,6 +50,8 @@ pub enum Job {
     },
     Enroll {
         subject: String,
+        /// What to enrol: `face`, `voice` or `face+voice`.
+        modalities: Modalities,
         /// Replace an enrolled subject's templates (EnrollReplace); without
         /// it, an enrolled subject is refused, never silently replaced.
         replace: bool,
@@ -109,6 +113,10 @@ pub struct EngineInfo {
     /// "role id sha256" for each model in use.
     pub models: Vec<String>,
     pub identify_enabled: bool,
+    /// The site's `[decision] modalities`.
+    pub modalities: Modalities,
+    /// Whether a microphone is configured (voice requests and enrolment).
+    pub voice: bool,
     /// The camera's live status (state, source, frames, last error).
     #[serde(skip)]
     pub camera: Option<crate::sources::StatusProbe>,

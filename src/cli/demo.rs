@@ -173,6 +173,8 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<()> {
                 nonce: Some(nonce),
                 files: &files,
                 threshold: None,
+                voice: None,
+                modalities: None,
             },
         )?;
         let compact = report.issued.verdict.clone();

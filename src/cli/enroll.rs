@@ -1,4 +1,4 @@
-//! `edgeid enroll --subject ID FILE...`: only photos that pass the face,
+//! `edgeid enroll --subject ID [--voice AUDIO...] [FILE...]`: only photos that pass the face,
 //! quality and (when a PAD model is available) presentation-attack checks
 //! become templates; each rejected one is named with why.
 
@@ -10,7 +10,10 @@ use super::GlobalArgs;
 use super::flow;
 use super::output::emit;
 use super::pad;
+use super::pipeline::load_voice;
 use super::state::{PipelineCell, load_config, open_unlocked};
+use super::voice_flow;
+use edgeid::store::{KeyRing, Store};
 
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
@@ -28,14 +31,23 @@ pub struct EnrollArgs {
     /// threshold from the manifest).
     #[arg(long)]
     pub pad_threshold: Option<f32>,
+    /// Recordings of the subject's voice (WAV or FLAC): at least 10 s of
+    /// speech in all; each file's speech seconds are reported. A face
+    /// enrolment of the subject is kept. Every file after `--voice` is a
+    /// recording: put photos before it.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub voice: Vec<PathBuf>,
     /// Photos of the subject (JPEG or PNG).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "voice")]
     pub files: Vec<PathBuf>,
 }
 
 pub fn run(global: &GlobalArgs, args: EnrollArgs) -> anyhow::Result<()> {
     let config = load_config(global)?;
     let (mut store, keys) = open_unlocked(global, &config)?;
+    if args.files.is_empty() {
+        return enroll_voice(global, &mut store, &keys, &args);
+    }
     let pad = pad::open_check(global, args.pad_model.as_deref(), args.pad_threshold)?;
     let mut cell = PipelineCell::new(global);
     let pipeline = cell.get()?;
@@ -63,6 +75,47 @@ pub fn run(global: &GlobalArgs, args: EnrollArgs) -> anyhow::Result<()> {
         println!(
             "presentation-attack check: {}",
             pad::describe(r.presentation_attack_check.as_ref())
+        );
+    })?;
+    if !args.voice.is_empty() {
+        enroll_voice(global, &mut store, &keys, &args)?;
+    }
+    Ok(())
+}
+
+/// The voice part of an enrolment.
+fn enroll_voice(
+    global: &GlobalArgs,
+    store: &mut Store,
+    keys: &KeyRing,
+    args: &EnrollArgs,
+) -> anyhow::Result<()> {
+    let voice = load_voice(global)?;
+    let report = voice_flow::enroll_voice(
+        store,
+        keys,
+        &voice,
+        &args.subject,
+        &args.voice,
+        args.replace,
+        global.json,
+    )?;
+    emit(global.json, &report, |r| {
+        for c in &r.clips {
+            println!(
+                "{}: {:.1} s of speech in {:.1} s{}",
+                c.file.display(),
+                c.speech_s,
+                c.seconds,
+                c.rejected
+                    .as_deref()
+                    .map(|why| format!(" (not used: {why})"))
+                    .unwrap_or_default()
+            );
+        }
+        println!(
+            "enrolled the voice of {} from {:.1} s of speech (model {}, template rows {:?})",
+            r.subject, r.speech_s, r.model_id, r.template_rows
         );
     })
 }

@@ -36,6 +36,10 @@ pub enum EvalCommand {
     /// Speaker verification on DIR/<speaker>/*.flac|wav: EER, TAR at FAR
     /// 1e-2 and 1e-3, the DET curve.
     Voice(super::eval_voice::VoiceArgs),
+    /// Face only, voice only and face+voice on virtual persons (a face
+    /// identity paired with a speaker): EER and TAR at FAR side by side,
+    /// and the fitted fusion for the manifest.
+    Fused(super::eval_fused::FusedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +118,7 @@ pub fn run(global: &GlobalArgs, cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Faces(args) => faces(global, args),
         EvalCommand::Pad(args) => pad(global, args),
         EvalCommand::Voice(args) => super::eval_voice::voice(global, args),
+        EvalCommand::Fused(args) => super::eval_fused::fused(global, args),
     }
 }
 

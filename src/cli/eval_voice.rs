@@ -7,10 +7,13 @@ use anyhow::Context;
 use clap::Args;
 
 use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
+use edgeid::decision::voice::REPLAY_COSINE;
 use edgeid::decision::{OperatingPoint, Threshold};
 use edgeid::eval::metrics::{VerificationMetrics, det, verification_metrics};
 use edgeid::eval::plot::{Series, det_chart};
-use edgeid::eval::voice::{Split, Utterance, embed_all, read_voice_dataset, trials};
+use edgeid::eval::voice::{
+    ReplayFigures, Split, Utterance, embed_all, read_voice_dataset, replay_figures, trials,
+};
 use edgeid::infer::default_backend;
 use edgeid::voice::{VoiceEmbedder, VoicePipeline};
 
@@ -86,6 +89,7 @@ pub fn voice(global: &GlobalArgs, args: VoiceArgs) -> anyhow::Result<()> {
         speakers: usize,
         threshold_source: &'a str,
         metrics: &'a VerificationMetrics,
+        replay: ReplayFigures,
         failed: Vec<&'a Utterance>,
     }
     let out = Out {
@@ -96,6 +100,7 @@ pub fn voice(global: &GlobalArgs, args: VoiceArgs) -> anyhow::Result<()> {
         speakers: speakers.len(),
         threshold_source: &threshold.source,
         metrics: &metrics,
+        replay: replay_figures(&utterances, REPLAY_COSINE),
         failed: utterances.iter().filter(|u| u.error.is_some()).collect(),
     };
     emit(global.json, &out, |o| {
@@ -106,11 +111,16 @@ pub fn voice(global: &GlobalArgs, args: VoiceArgs) -> anyhow::Result<()> {
             o.threshold_source,
             o.metrics,
             &o.failed,
-        )
+        );
+        let r = &o.replay;
+        println!(
+            "replay     {} of {} same-speaker utterance pairs reach the replay cosine {} (highest {:.4}): genuine repeats the replay rule would refuse",
+            r.at_or_above, r.same_speaker_pairs, r.replay_cosine, r.max_cosine
+        );
     })
 }
 
-const PROTOCOL: &str = "per speaker, utterances sorted by name: the first N enrol (template = normalised mean embedding), the rest are probes; genuine = probe vs own template, impostor = every non-enrolment utterance vs every other speaker's template; unembeddable utterances score -inf";
+const PROTOCOL: &str = "per speaker, utterances sorted by name: the first N enrol (template = normalised mean embedding), the rest are probes; genuine = probe vs own template, impostor = every non-enrolment utterance vs every other speaker's template; a probe with too little speech is a failure to acquire (reported as FTA, left out of the trials), an unreadable one scores -inf";
 
 fn print_human(
     dataset: &Path,
@@ -130,6 +140,11 @@ fn print_human(
         split.impostor_only_speakers,
         split.probe_utterances,
         split.failed_utterances
+    );
+    println!(
+        "FTA        {:.2} % ({} probes with too little speech, answered too_little_speech, not scored)",
+        split.fta_rate * 100.0,
+        split.failed_to_acquire
     );
     println!(
         "trials     {} genuine, {} impostor ({} unscored)",

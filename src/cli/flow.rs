@@ -12,9 +12,11 @@ use edgeid::api::Admin;
 use edgeid::config::Config;
 use edgeid::decision::Issued;
 use edgeid::decision::enrolment::evidence_templates;
+use edgeid::decision::factors::combine;
 use edgeid::decision::pad::{PadCheck, PadCheckInfo};
 use edgeid::decision::{
-    Authenticator, Evidence, Judged, Mode, Origin, Outcome, Policy, Provenance, Reason, Sample,
+    Authenticator, Evidence, Judged, Modalities, Mode, Origin, Outcome, Policy, Provenance, Reason,
+    Sample,
 };
 use edgeid::pipeline::{FacePipeline, StageTimings};
 use edgeid::sources::load_image;
@@ -25,6 +27,7 @@ use edgeid::vision::quality::QualityReport;
 
 use super::progress::counter;
 use super::state::PipelineCell;
+use super::voice_flow;
 
 pub use edgeid::decision::enrolment::FACE;
 
@@ -232,7 +235,12 @@ pub struct Request<'a> {
     pub mode: Mode,
     pub subject: Option<&'a str>,
     pub nonce: Option<&'a str>,
+    /// Photos of the face (may be empty when the policy needs no face).
     pub files: &'a [PathBuf],
+    /// An audio file of the voice.
+    pub voice: Option<&'a Path>,
+    /// A stronger policy than the site's, if asked for.
+    pub modalities: Option<Modalities>,
     pub threshold: Option<f32>,
 }
 
@@ -254,15 +262,39 @@ pub fn decide(
         threshold_source: "--threshold",
         ..config.decision_policy()
     })?;
+    let policy = Modalities::for_request(config.decision.modalities, req.modalities)?;
+    check_inputs(policy, req)?;
     let request = edgeid::decision::Request::new(req.mode, req.subject, req.nonce, Origin::Cli);
     let mut gathered = Gathered::default();
     // Lockout first: a locked-out subject is answered without loading a model.
     let (judged, provenance) = match auth.locked_out(store, &request)? {
         Some(early) => (early, Provenance::NONE),
-        None => (
-            judge_photos(store, keys, &auth, pipeline, req, &request, &mut gathered)?,
-            Provenance::PHOTOS,
-        ),
+        None => {
+            let face = match policy.uses_face() {
+                true if !req.files.is_empty() => Some(judge_photos(
+                    store,
+                    keys,
+                    &auth,
+                    pipeline,
+                    req,
+                    &request,
+                    &mut gathered,
+                )?),
+                true => Some(no_photos(&request)),
+                false => None,
+            };
+            let voice = match (policy.uses_voice(), req.voice) {
+                (true, Some(file)) => Some(voice_flow::judge(store, keys, pipeline, req, file)?),
+                (true, None) => Some(voice_flow::not_heard(pipeline.global())?),
+                (false, _) => None,
+            };
+            let fusion = match policy {
+                Modalities::FaceAndVoice => voice_flow::factor_fusion(pipeline)?,
+                _ => None,
+            };
+            let judged = combine(policy, &request, face, voice, fusion.as_ref());
+            (judged, Provenance::PHOTOS)
+        }
     };
     let message = (judged.outcome.reason != Reason::Match).then(|| rejection_sentence(&judged));
     let t = Instant::now();
@@ -275,6 +307,42 @@ pub fn decide(
         issue_ms: t.elapsed().as_secs_f64() * 1e3,
         message,
     })
+}
+
+/// The inputs `policy` needs were given: photos for a face, an audio
+/// file for a voice (either, for `face|voice`).
+fn check_inputs(policy: Modalities, req: &Request<'_>) -> anyhow::Result<()> {
+    if req.mode == Mode::Identify {
+        policy.check_identify()?;
+    }
+    let (photos, voice) = (!req.files.is_empty(), req.voice.is_some());
+    let missing = match policy {
+        Modalities::Face if !photos => Some("photos of the face"),
+        Modalities::Voice if !voice => Some("--voice FILE"),
+        Modalities::FaceAndVoice if !photos || !voice => Some("photos and --voice FILE"),
+        Modalities::FaceOrVoice if !photos && !voice => Some("photos or --voice FILE"),
+        _ => None,
+    };
+    if let Some(missing) = missing {
+        anyhow::bail!(
+            "the decision needs {policy} ([decision] modalities or --modalities): pass {missing}"
+        );
+    }
+    if policy == Modalities::Face && voice {
+        anyhow::bail!(
+            "--voice is not used under modalities {policy}: pass --modalities face+voice to use both"
+        );
+    }
+    Ok(())
+}
+
+/// The face factor of a `face|voice` attempt without photos.
+fn no_photos(request: &edgeid::decision::Request<'_>) -> Judged {
+    Judged {
+        outcome: Outcome::reject(request.mode, Reason::NoFace, request.subject),
+        detail: serde_json::json!({"cause": "no_photos"}),
+        modalities: vec![FACE],
+    }
 }
 
 /// Loads the models, opens the gallery, notes a claim that cannot be
@@ -371,6 +439,15 @@ fn rejection_sentence(judged: &Judged) -> String {
             detail["enrolled_with"], detail["model_id"]
         ),
         Reason::NoMatch => format!("the face did not match {subject}"),
+        Reason::VoiceMismatch => format!("the voice did not match {subject}"),
+        Reason::TooLittleSpeech => format!(
+            "too little speech in the recording ({:.1} s; {} s needed): speak for longer",
+            detail["voice"]["detail"]["speech_s"].as_f64().unwrap_or_default(),
+            detail["voice"]["detail"]["min_speech_s"]
+        ),
+        Reason::PresentationAttack if detail["voice"]["detail"]["cause"] == "voice_replay" => {
+            "the recording is a replay of an enrolment clip or of a recent attempt".into()
+        }
         Reason::NoFace => "no face was found: face the camera in good light".into(),
         Reason::MultipleFaces => "more than one face was in view: one person at a time".into(),
         Reason::LowQuality => "the face was too small, blurred, turned or badly lit: try again closer and facing the camera".into(),

@@ -14,6 +14,8 @@ mod enroll;
 #[cfg(feature = "eval")]
 mod eval;
 #[cfg(feature = "eval")]
+mod eval_fused;
+#[cfg(feature = "eval")]
 mod eval_voice;
 pub mod exit;
 mod flow;
@@ -31,6 +33,7 @@ mod state;
 mod subjects;
 mod verdict;
 mod verify;
+mod voice_flow;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,7 @@ use anyhow::Context;
 use edgeid::config::Config;
 use edgeid::infer::{Backend, InferenceConfig, Manifest, backend_for};
 use edgeid::pipeline::{FacePipeline, PipelineConfig};
+use edgeid::voice::{VoiceEmbedder, VoicePipeline};
 
 use super::GlobalArgs;
 
@@ -55,6 +56,15 @@ fn load_with_backend(
     let manifest = open_manifest(global)?;
     FacePipeline::load(&manifest, backend, config)
         .context("loading the face models (run `edgeid models check`)")
+}
+
+/// The voice stages and embedder, on the config's backend.
+pub fn load_voice(global: &GlobalArgs) -> anyhow::Result<VoicePipeline> {
+    let manifest = open_manifest(global)?;
+    let backend = config_backend(global)?;
+    let embedder = VoiceEmbedder::load(&manifest, backend.as_ref())
+        .context("loading the voice embedder (run `edgeid models check`)")?;
+    Ok(VoicePipeline::new(embedder))
 }
 
 /// The inference backend the config's `[inference]` asks for (one thread

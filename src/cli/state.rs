@@ -59,4 +59,8 @@ impl<'a> PipelineCell<'a> {
         }
         self.pipeline.as_ref().context("pipeline not loaded")
     }
+
+    pub fn global(&self) -> &'a GlobalArgs {
+        self.global
+    }
 }

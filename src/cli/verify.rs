@@ -1,4 +1,4 @@
-//! `edgeid verify --subject ID [--nonce N] FILE...` (1:1) and
+//! `edgeid verify --subject ID [--nonce N] [--voice AUDIO] FILE...` (1:1) and
 //! `edgeid identify [--nonce N] FILE...` (1:N, opt-in): print the signed
 //! verdict; exit non-zero on a rejection, with the reason.
 
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use edgeid::decision::{Decision, Mode};
+use edgeid::decision::{Decision, Modalities, Mode};
 
 use super::GlobalArgs;
 use super::flow::{self, DecisionReport, Request};
@@ -33,11 +33,19 @@ pub struct CommonArgs {
     /// Nonce from the requester, echoed in the verdict (replay protection).
     #[arg(long)]
     pub nonce: Option<String>,
-    /// Similarity threshold (default: the manifest's, FAR 1e-3).
+    /// Face similarity threshold (default: the manifest's, FAR 1e-3).
     #[arg(long)]
     pub threshold: Option<f32>,
+    /// A recording of the person's voice (WAV or FLAC, at least 2 s of
+    /// speech), for a voice policy.
+    #[arg(long, value_name = "FILE")]
+    pub voice: Option<PathBuf>,
+    /// Ask for a stronger policy than the site's [decision] modalities:
+    /// face, voice, face+voice or face|voice (never a weaker one).
+    #[arg(long)]
+    pub modalities: Option<Modalities>,
     /// Photos (frames) of the person; the best usable face is used.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "voice")]
     pub files: Vec<PathBuf>,
 }
 
@@ -74,6 +82,8 @@ fn run(
             subject,
             nonce: args.nonce.as_deref(),
             files: &args.files,
+            voice: args.voice.as_deref(),
+            modalities: args.modalities,
             threshold: args.threshold,
         },
     )?;

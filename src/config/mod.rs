@@ -64,6 +64,14 @@ pub enum SectionError {
     DeviceId(String),
     #[error("daemon.walk_up identifies people 1:N: it needs identify_enabled = true")]
     WalkUpNeedsIdentify,
+    #[error(
+        "decision.modalities = {0:?} listens for a voice: set microphone.device or microphone.fifo (edgeid doctor lists the devices)"
+    )]
+    VoiceNeedsMicrophone(String),
+    #[error(
+        "daemon.walk_up identifies people 1:N, by face only: it cannot meet decision.modalities = {0:?}"
+    )]
+    WalkUpNeedsFace(String),
     #[error(transparent)]
     Camera(#[from] CameraConfigError),
     #[error(transparent)]
@@ -76,6 +84,8 @@ pub enum SectionError {
     Liveness(#[from] crate::decision::liveness::LivenessConfigError),
     #[error(transparent)]
     Inference(#[from] InferenceConfigError),
+    #[error(transparent)]
+    Microphone(#[from] crate::sources::audio::MicrophoneConfigError),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +112,10 @@ pub struct Config {
     pub inference: InferenceConfig,
     /// `[face]`: which embedder(s) the daemon and the verbs run.
     pub face: FaceConfig,
+    /// `[decision]`: the modalities a decision needs.
+    pub decision: crate::decision::DecisionConfig,
+    /// `[microphone]`: the daemon's voice input.
+    pub microphone: crate::sources::audio::MicrophoneConfig,
 }
 
 /// `[face]`.
@@ -127,6 +141,8 @@ impl Default for Config {
             liveness: Default::default(),
             face: Default::default(),
             inference: Default::default(),
+            decision: Default::default(),
+            microphone: Default::default(),
         }
     }
 }
@@ -185,6 +201,14 @@ impl Config {
         }
         self.liveness.validate()?;
         self.inference.validate()?;
+        self.microphone.validate()?;
+        let modalities = self.decision.modalities;
+        if modalities.uses_voice() && !self.microphone.configured() {
+            return Err(SectionError::VoiceNeedsMicrophone(modalities.to_string()));
+        }
+        if self.daemon.walk_up && modalities.check_identify().is_err() {
+            return Err(SectionError::WalkUpNeedsFace(modalities.to_string()));
+        }
         Ok(())
     }
 }
@@ -245,6 +269,13 @@ mod tests {
                 "daemon.max_timeout_ms",
             ),
             ("device_id = \"door/#\"", "device_id"),
+            ("[microphone]\nring_secs = 0", "microphone.ring_secs"),
+            ("[decision]\nmodalities = \"voice\"", "microphone.device"),
+            (
+                "identify_enabled = true\n[daemon]\nwalk_up = true\n[decision]\nmodalities = \"face+voice\"\n[microphone]\ndevice = \"default\"",
+                "decision.modalities",
+            ),
+            ("[microphone]\ndevice = \"\"", "microphone.device"),
             ("[inference]\nproviders = []", "inference.providers"),
             (
                 "[mqtt]\nenabled = true\ntopic_prefix = \"a\\u0000b\"",

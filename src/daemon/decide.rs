@@ -7,12 +7,18 @@ use std::time::Instant;
 
 use crate::api::{ApiError, VerdictOut};
 use crate::config::Config;
+use crate::decision::Modalities;
+use crate::decision::factors::{FactorFusion, combine};
+use crate::decision::voice::{VoiceEvidence, VoiceJudgement};
 use crate::decision::{
     AttemptError, Authenticator, Evidence, Gallery, GalleryLoad, Judged, Matcher, Provenance,
     Request, Uncomparable,
 };
 use crate::pipeline::FacePipeline;
 use crate::store::{KeyRing, Store};
+use crate::voice::VoicePipeline;
+
+use super::voice::VoiceSide;
 
 /// What noticed tampered templates, in their audit records.
 const FOUND_BY: &str = "daemon gallery open";
@@ -24,13 +30,18 @@ pub struct Decider {
     auth: Authenticator,
     matcher: Matcher,
     enrolled: GalleryLoad,
+    /// The voice factor, when a microphone is configured.
+    pub voice: Option<VoiceSide>,
 }
 
 impl Decider {
+    /// `voice`: the voice stages and the face+voice fusion fitted for
+    /// these embedders, when a microphone is configured.
     pub fn new(
         mut store: Store,
         keys: KeyRing,
         pipeline: FacePipeline,
+        voice: Option<(VoicePipeline, Option<FactorFusion>)>,
         config: &Config,
     ) -> Result<Self, AttemptError> {
         let auth = Authenticator::new(config.decision_policy())?;
@@ -38,6 +49,9 @@ impl Decider {
             .matcher(pipeline.embedder_spec())?
             .fused_with(&pipeline.extra_specs(), pipeline.fusion())?;
         let enrolled = matcher.open_gallery(&mut store, &keys.dek, None, FOUND_BY)?;
+        let voice = voice
+            .map(|(p, fusion)| VoiceSide::new(p, fusion, &mut store, &keys))
+            .transpose()?;
         Ok(Self {
             store,
             keys,
@@ -45,6 +59,7 @@ impl Decider {
             auth,
             matcher,
             enrolled,
+            voice,
         })
     }
 
@@ -64,7 +79,38 @@ impl Decider {
             .matcher
             .open_gallery(&mut self.store, &self.keys.dek, None, FOUND_BY)
             .map_err(|e| internal("reopening the gallery", &e))?;
+        if let Some(voice) = self.voice.as_mut() {
+            voice.reload(&mut self.store, &self.keys)?;
+        }
         Ok(())
+    }
+
+    /// The voice factor of a request (remembered for the replay rule).
+    pub fn judge_voice(&mut self, req: &Request<'_>, evidence: &VoiceEvidence) -> VoiceJudgement {
+        match self.voice.as_mut() {
+            Some(voice) => voice.judge(req, evidence),
+            // `EngineHandle::policy` refuses voice requests without a
+            // microphone; the models are loaded with it.
+            None => {
+                tracing::error!("a voice request reached an engine without the voice models");
+                VoiceJudgement::unavailable(
+                    "the voice models are not loaded",
+                    serde_json::json!({}),
+                )
+            }
+        }
+    }
+
+    /// The factors judged under `policy`, into one judgement.
+    pub fn combine(
+        &self,
+        policy: Modalities,
+        req: &Request<'_>,
+        face: Option<Judged>,
+        voice: Option<VoiceJudgement>,
+    ) -> Judged {
+        let fusion = self.voice.as_ref().and_then(|v| v.fusion.as_ref());
+        combine(policy, req, face, voice, fusion)
     }
 
     /// A locked-out claim, answered before looking at the camera.

@@ -9,7 +9,9 @@
 //!
 //! - `request`: Verify / Identify over the frames of one request, with liveness.
 //! - `walk_up`: identify whoever is in view, with the same liveness track.
+//! - `listen`: the microphone's audio for a request or an enrolment.
 
+mod listen;
 mod request;
 mod walk_up;
 
@@ -27,6 +29,7 @@ use crate::config::Config;
 use crate::decision::liveness::Track;
 use crate::decision::{Ended, Evidence, Liveness, Request, Seen};
 use crate::sources::Capture;
+use crate::sources::audio::Microphone;
 use crate::sources::capture::Captured;
 
 use super::decide::{Decider, internal};
@@ -39,6 +42,8 @@ const IDLE_TURN: Duration = Duration::from_millis(100);
 pub struct Engine {
     pub(super) decider: Decider,
     pub(super) capture: Capture,
+    /// The microphone, when one is configured and could be opened.
+    pub(super) mic: Option<Microphone>,
     pub(super) config: Config,
     pub(super) jobs: Receiver<Job>,
     pub(super) notifier: Arc<Notifier>,
@@ -66,6 +71,7 @@ impl Engine {
     pub fn new(
         decider: Decider,
         capture: Capture,
+        mic: Option<Microphone>,
         config: Config,
         jobs: Receiver<Job>,
         notifier: Arc<Notifier>,
@@ -77,6 +83,7 @@ impl Engine {
         Self {
             decider,
             capture,
+            mic,
             config,
             jobs,
             notifier,
@@ -189,22 +196,25 @@ impl Engine {
                 mode,
                 subject,
                 nonce,
+                modalities,
                 timeout,
                 origin,
                 received_at,
                 reply,
             } => {
                 let req = Request::new(mode, subject.as_deref(), nonce.as_deref(), origin);
-                let result = self.serve_decide(&req, received_at + timeout, received_at);
+                let result =
+                    self.serve_decide(&req, modalities, received_at + timeout, received_at);
                 let _ = reply.send(result);
             }
             Job::Enroll {
                 subject,
+                modalities,
                 replace,
                 by,
                 events,
                 reply,
-            } => self.serve_enroll(subject, replace, by, events, reply),
+            } => self.serve_enroll(subject, modalities, replace, by, events, reply),
             Job::Revoke { subject, by, reply } => {
                 let _ = reply.send(self.revoke(&subject, by));
             }

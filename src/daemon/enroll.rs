@@ -1,4 +1,6 @@
-//! Enrollment from the camera (D-Bus `EnrollStart`): collect usable face
+//! Enrollment from the camera and the microphone (D-Bus `EnrollStart`
+//! with ["face"], ["voice"] or both; the voice part is in
+//! `engine::listen`). The face: collect usable face
 //! samples from fresh frames, telling the person what to change through
 //! `EnrollProgress` hints, check (unless `[liveness] mode = "off"`) that
 //! the face is a live head and one person throughout, then seal them in
@@ -12,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::decision::Modalities;
 use crate::decision::enrolment::{FACE, evidence_templates};
 use crate::decision::evidence::{Seen, usable};
 use crate::decision::liveness::{Check, Figures, LivenessMode, State, Track};
+use crate::decision::voice::{MIN_ENROL_SPEECH_S, VOICE, voice_templates};
 use crate::pipeline::ModelEmbedding;
 use crate::store::audit::Event;
 use crate::store::templates;
@@ -40,50 +44,103 @@ impl Engine {
     pub(super) fn serve_enroll(
         &mut self,
         subject: String,
+        modalities: Modalities,
         replace: bool,
         by: Admin,
         events: UnboundedSender<(String, EnrollEvent)>,
         reply: Reply<()>,
     ) {
-        // Replacing is asked for explicitly (EnrollReplace), never implied.
-        match (
-            templates::subject_exists(&self.decider.store, &subject),
-            replace,
-        ) {
-            (Ok(true), false) => {
-                let _ = reply.send(Err(ApiError::SubjectExists(format!(
-                    "{subject} is enrolled already: EnrollReplace replaces its templates"
-                ))));
-                return;
-            }
-            (Ok(false), true) => {
-                let _ = reply.send(Err(ApiError::NoSuchSubject(format!(
-                    "{subject} is not enrolled: EnrollStart enrols it"
-                ))));
-                return;
-            }
-            (Err(e), _) => {
-                let _ = reply.send(Err(internal("looking the subject up", &e)));
-                return;
-            }
-            (Ok(_), _) => {}
+        if let Err(e) = self.may_enrol(&subject, modalities, replace) {
+            let _ = reply.send(Err(e));
+            return;
         }
         let _ = reply.send(Ok(()));
         let emit = |e: EnrollEvent| {
             let _ = events.send((subject.clone(), e));
         };
-        let result = self.collect(&subject, &emit);
-        let message = match result {
-            Ok(collected) => match self.seal(&subject, &collected, replace, by) {
-                Ok(rows) => {
-                    tracing::info!(%subject, templates = rows, "enrolled from the camera");
-                    "ok".to_owned()
-                }
-                Err(e) => format!("failed: {e}"),
-            },
+        let message = match self.enrol(&subject, modalities, replace, by, &emit) {
+            Ok(rows) => {
+                tracing::info!(%subject, %modalities, templates = rows, "enrolled");
+                "ok".to_owned()
+            }
             Err(e) => format!("failed: {e}"),
         };
         emit(EnrollEvent::Done { result: message });
+    }
+
+    /// Replacing is asked for explicitly (EnrollReplace), never implied:
+    /// EnrollStart refuses a modality the subject holds already, and
+    /// EnrollReplace a subject that is not enrolled.
+    fn may_enrol(
+        &self,
+        subject: &str,
+        modalities: Modalities,
+        replace: bool,
+    ) -> Result<(), ApiError> {
+        let held = templates::modalities_of(&self.decider.store, subject)
+            .map_err(|e| internal("looking the subject up", &e))?;
+        let asked = [
+            (modalities.uses_face(), FACE),
+            (modalities.uses_voice(), VOICE),
+        ];
+        if let Some((_, m)) = asked.iter().find(|(a, m)| *a && held.contains(*m))
+            && !replace
+        {
+            return Err(ApiError::SubjectExists(format!(
+                "{subject} has {m} templates already: EnrollReplace replaces them"
+            )));
+        }
+        if replace && held.is_empty() {
+            return Err(ApiError::NoSuchSubject(format!(
+                "{subject} is not enrolled: EnrollStart enrols it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Gathers every modality asked for, then seals them: nothing is sealed
+    /// unless all were gathered.
+    fn enrol(
+        &mut self,
+        subject: &str,
+        modalities: Modalities,
+        replace: bool,
+        by: Admin,
+        emit: &dyn Fn(EnrollEvent),
+    ) -> Result<usize, ApiError> {
+        let face = if modalities.uses_face() {
+            Some(self.collect(subject, emit)?)
+        } else {
+            None
+        };
+        let voice = if modalities.uses_voice() {
+            let deadline = Instant::now()
+                + Duration::from_millis(u64::from(self.config.daemon.enroll_timeout_ms));
+            let mut last = String::new();
+            let mut say = |held: u32, hint: &str| {
+                // Only changes are signalled.
+                let line = format!("{held} {hint}");
+                if line != last {
+                    emit(EnrollEvent::Progress {
+                        done: held,
+                        needed: MIN_ENROL_SPEECH_S as u32,
+                        hint: hint.to_owned(),
+                    });
+                    last = line;
+                }
+            };
+            Some(self.listen_enrol(subject, deadline, &mut say)?)
+        } else {
+            None
+        };
+        let mut rows = 0;
+        if let Some(collected) = face {
+            rows += self.seal(subject, &collected, replace, by)?;
+        }
+        if let Some(clips) = voice {
+            rows += self.seal_voice(subject, &clips, replace, by)?;
+        }
+        Ok(rows)
     }
 
     /// Usable samples of one person and, unless liveness is off, proof
@@ -248,15 +305,66 @@ impl Engine {
             }),
         };
         let keys = &self.decider.keys;
-        let rows = templates::enroll(
+        let rows = templates::enroll_modality(
             &mut self.decider.store,
             &keys.dek,
             subject,
+            FACE,
             &new,
             replace,
             Some(&event),
         )
         .map_err(|e| internal("sealing the templates", &e))?;
+        self.decider.reload()?;
+        Ok(rows.len())
+    }
+
+    /// One voice template per clip of the speech heard.
+    fn seal_voice(
+        &mut self,
+        subject: &str,
+        clips: &[Vec<f32>],
+        replace: bool,
+        by: Admin,
+    ) -> Result<usize, ApiError> {
+        let Some(voice) = self.decider.voice.as_ref() else {
+            return Err(ApiError::Disabled("the voice models are not loaded".into()));
+        };
+        let mut prints = Vec::with_capacity(clips.len());
+        for clip in clips {
+            let print = voice
+                .pipeline
+                .embed_speech(clip)
+                .map_err(|e| internal("embedding the voice", &e))?;
+            let quality =
+                serde_json::json!({"speech_s": print.speech_s, "partials": print.partials});
+            prints.push((print.embedding, quality));
+        }
+        let spec = voice.pipeline.embedder().spec().clone();
+        let new = voice_templates(&spec, &prints);
+        let speech_s: f64 = prints
+            .iter()
+            .filter_map(|(_, q)| q["speech_s"].as_f64())
+            .sum();
+        let event = Event::Enroll {
+            subject,
+            detail: serde_json::json!({
+                "modality": VOICE, "model_id": spec.id, "model_sha256": spec.sha256,
+                "samples": clips.len(), "accepted": clips.len(), "speech_s": speech_s,
+                "replace": replace, "origin": "dbus microphone enrollment", "by": by,
+            }),
+        };
+        let keys = &self.decider.keys;
+        let rows = templates::enroll_modality(
+            &mut self.decider.store,
+            &keys.dek,
+            subject,
+            VOICE,
+            &new,
+            replace,
+            Some(&event),
+        )
+        .map_err(|e| internal("sealing the voice templates", &e))?;
         self.decider.reload()?;
         Ok(rows.len())
     }

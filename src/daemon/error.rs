@@ -23,6 +23,12 @@ pub enum DaemonError {
     Models(#[source] InferError),
     #[error("cannot load the face models (run `edgeid models check`)")]
     Pipeline(#[source] VisionError),
+    #[error("cannot load the voice model (run `edgeid models check`)")]
+    VoiceModels(#[source] InferError),
+    #[error(
+        "decision.modalities = \"face+voice\" needs a fusion of {face} and {voice} in the models' manifest, and none is fitted for these model files (edgeid eval fused)"
+    )]
+    NoFactorFusion { face: String, voice: String },
     #[error("cannot start the inference backend ([inference] in the config)")]
     Inference(#[source] InferError),
     #[error("the decision path could not start")]

@@ -6,6 +6,7 @@
 //! - `error`: [`DaemonError`], why it could not start, with the cause.
 //! - `engine`, `enroll`, `decide`: the engine thread and its decisions;
 //!   it serves the jobs of `api`, the request port the sinks use.
+//! - `voice`: the voice factor (stages, voice templates, replay memory).
 //! - `status`: the camera's state, told to systemd and the log.
 //! - `notify`: sd_notify (READY, STATUS, WATCHDOG, STOPPING).
 //!
@@ -21,6 +22,7 @@ mod error;
 pub mod notify;
 mod run;
 mod status;
+pub mod voice;
 
 pub use error::DaemonError;
 pub use run::{RunHooks, RunOptions, WEDGE_ENV, run, run_with};

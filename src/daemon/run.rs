@@ -18,13 +18,17 @@ use crate::api::{
     ChallengeHint, EngineHandle, EngineInfo, Limits, REPLAY_CAPACITY, ReplayGuard, VerdictOut,
 };
 use crate::config::Config;
-use crate::infer::{Manifest, ModelRole, backend_for};
+use crate::decision::Modalities;
+use crate::decision::factors::FactorFusion;
+use crate::infer::{Backend, Manifest, ModelRole, backend_for};
 use crate::pipeline::{FacePipeline, PipelineConfig};
 use crate::sinks::mqtt::LatencyObserver;
 use crate::sinks::{dbus, mqtt};
 use crate::sources::Capture;
+use crate::sources::audio::{AudioSource, Microphone};
 use crate::store::{Kek, Store, keys};
 use crate::verdict::Jwk;
+use crate::voice::{VoiceEmbedder, VoicePipeline};
 
 use super::DaemonError;
 use super::decide::Decider;
@@ -200,7 +204,7 @@ async fn start_engine(
     let thread = std::thread::Builder::new()
         .name("edgeid-engine".into())
         .spawn(move || {
-            let (decider, capture, info) = match load(&config, &state_dir, &models_dir) {
+            let (decider, capture, mic, info) = match load(&config, &state_dir, &models_dir) {
                 Ok(loaded) => loaded,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -211,6 +215,7 @@ async fn start_engine(
             Engine::new(
                 decider,
                 capture,
+                mic,
                 config,
                 job_rx,
                 parts.notifier,
@@ -239,7 +244,7 @@ fn load(
     config: &Config,
     state_dir: &Path,
     models_dir: &Path,
-) -> Result<(Decider, Capture, EngineInfo), DaemonError> {
+) -> Result<(Decider, Capture, Option<Microphone>, EngineInfo), DaemonError> {
     let kek = Kek::locate(config.kek_file.as_deref()).map_err(DaemonError::Kek)?;
     let mut store = Store::open(state_dir).map_err(DaemonError::Store)?;
     let ring = keys::unlock(&mut store, &kek).map_err(DaemonError::DeviceKeys)?;
@@ -264,9 +269,12 @@ fn load(
             .unwrap_or_default(),
         models,
         identify_enabled: config.identify_enabled,
+        modalities: config.decision.modalities,
+        voice: config.microphone.configured(),
         camera: None,
     };
-    let decider = Decider::new(store, ring, pipeline, config)?;
+    let voice = load_voice(config, &manifest, backend.as_ref(), &pipeline)?;
+    let decider = Decider::new(store, ring, pipeline, voice, config)?;
     tracing::info!(
         templates = decider.gallery().len(),
         subjects = decider.gallery().subject_count(),
@@ -278,7 +286,52 @@ fn load(
         camera: Some(capture.probe()),
         ..info
     };
-    Ok((decider, capture, info))
+    Ok((decider, capture, open_microphone(config), info))
+}
+
+/// The voice stages and the face+voice fusion, when a microphone is
+/// configured. A site that needs both factors cannot start without a
+/// fitted fusion.
+fn load_voice(
+    config: &Config,
+    manifest: &Manifest,
+    backend: &dyn Backend,
+    face: &FacePipeline,
+) -> Result<Option<(VoicePipeline, Option<FactorFusion>)>, DaemonError> {
+    if !config.microphone.configured() {
+        return Ok(None);
+    }
+    let embedder = VoiceEmbedder::load(manifest, backend).map_err(DaemonError::VoiceModels)?;
+    let fusion = if face.extra_specs().is_empty() {
+        FactorFusion::find(manifest, face.embedder_spec(), embedder.spec())
+    } else {
+        None
+    };
+    if fusion.is_none() && config.decision.modalities == Modalities::FaceAndVoice {
+        return Err(DaemonError::NoFactorFusion {
+            face: face.embedder_spec().id.clone(),
+            voice: embedder.spec().id.clone(),
+        });
+    }
+    tracing::info!(model = %embedder.spec().id, "voice model loaded");
+    Ok(Some((VoicePipeline::new(embedder), fusion)))
+}
+
+/// The microphone; one that cannot be opened now is logged and the daemon
+/// starts without it (voice requests are then answered `timeout`, cause
+/// `voice_unavailable`), so a missing USB microphone never stops the face
+/// door.
+fn open_microphone(config: &Config) -> Option<Microphone> {
+    match config.microphone.open()? {
+        Ok(mic) => {
+            tracing::info!(input = %mic.describe(), "microphone open");
+            Some(mic)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the microphone could not be opened: voice requests will time out");
+            None
+        }
+    }
 }
 
 fn role_name(role: ModelRole) -> String {

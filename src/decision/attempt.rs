@@ -81,6 +81,8 @@ pub struct Authenticator {
 pub struct Judged {
     pub outcome: Outcome,
     pub detail: Value,
+    /// The factors the decision used (the verdict's `modalities`).
+    pub modalities: Vec<&'static str>,
 }
 
 impl Judged {
@@ -88,6 +90,7 @@ impl Judged {
         Self {
             outcome: Outcome::reject(req.mode, reason, req.subject),
             detail,
+            modalities: vec![FACE],
         }
     }
 }
@@ -148,6 +151,7 @@ impl Authenticator {
         let Judged {
             outcome,
             mut detail,
+            modalities,
         } = judged;
         if let (Mode::Verify, Some(subject)) = (outcome.mode, outcome.subject.as_deref())
             && let Some(accepted) = lockout::attempt(outcome.reason)
@@ -174,7 +178,7 @@ impl Authenticator {
             IssueRequest {
                 outcome: &outcome,
                 nonce: req.nonce,
-                modalities: &[FACE],
+                modalities: &modalities,
                 provenance,
                 lifetime_secs: self.policy.verdict_lifetime_secs,
                 detail,

@@ -86,7 +86,8 @@ impl Default for LockoutConfig {
 pub fn attempt(reason: Reason) -> Option<bool> {
     match reason {
         Reason::Match => Some(true),
-        Reason::NoMatch => Some(false),
+        // A judged face or voice that was someone else's.
+        Reason::NoMatch | Reason::VoiceMismatch => Some(false),
         _ => None,
     }
 }

@@ -277,7 +277,11 @@ impl Matcher {
                 detail["quality"] = json!(frame.face.as_ref().map(|f| f.quality));
                 detail["timings"] = json!(frame.timings);
             }
-            return self.explained(Judged { outcome, detail });
+            return self.explained(Judged {
+                outcome,
+                detail,
+                modalities: vec![FACE],
+            });
         }
         let gallery = &enrolled.gallery;
         let outcome = match (req.mode, req.subject) {
@@ -290,7 +294,11 @@ impl Matcher {
             detail["quality"] = json!(frame.face.as_ref().map(|f| f.quality));
             detail["timings"] = json!(frame.timings);
         }
-        self.explained(Judged { outcome, detail })
+        self.explained(Judged {
+            outcome,
+            detail,
+            modalities: vec![FACE],
+        })
     }
 
     /// The fused decision: each subject scored by every model it has

@@ -13,17 +13,23 @@
 //!   track) accumulator that must see a head, not a picture, before scoring.
 //! - `pad`: the passive presentation-attack rule for photos.
 //! - `issue`: sequence number, signature and audit record in one transaction.
+//! - `modalities`: the `face` / `voice` / `face+voice` / `face|voice`
+//!   policy and what a request may ask of it.
+//! - `voice`: the voice factor (voiceprint, replay rule, templates), and
+//!   `factors`: face and voice under a policy, fused when both are needed.
 //! - `enrolment`: accepted samples → template rows.
 //! - `synthetic`: stand-in templates (tests and the gallery benchmark only).
 
 pub mod attempt;
 pub mod enrolment;
 pub mod evidence;
+pub mod factors;
 pub mod gallery;
 pub mod issue;
 pub mod liveness;
 pub mod lockout;
 pub mod matcher;
+pub mod modalities;
 pub mod pad;
 pub mod request;
 /// Stand-in templates for the gallery's tests and benchmark.
@@ -31,6 +37,7 @@ pub mod request;
 pub mod synthetic;
 pub mod threshold;
 pub mod verify;
+pub mod voice;
 
 pub use attempt::{AttemptError, Authenticator, Judged, Policy};
 pub use evidence::{
@@ -39,6 +46,7 @@ pub use evidence::{
 pub use gallery::{Gallery, GalleryError, GalleryLoad};
 pub use issue::{IssueError, IssueRequest, Issued};
 pub use matcher::{Matcher, Uncomparable};
+pub use modalities::{DecisionConfig, Modalities, ModalitiesError};
 pub use request::{Origin, Request};
 pub use threshold::{OperatingPoint, Threshold};
 pub use verify::Outcome;

@@ -207,7 +207,7 @@ fn misclassified(
 }
 
 /// The identity of an LFW image: its folder's name.
-fn identity(path: &Path) -> Option<&std::ffi::OsStr> {
+pub fn identity(path: &Path) -> Option<&std::ffi::OsStr> {
     path.parent()?.file_name()
 }
 
@@ -586,7 +586,7 @@ fn score_variant(
     }
 }
 
-fn unique_images(pairs: &[Pair]) -> Vec<PathBuf> {
+pub fn unique_images(pairs: &[Pair]) -> Vec<PathBuf> {
     pairs
         .iter()
         .flat_map(|p| [p.a.clone(), p.b.clone()])

@@ -9,6 +9,7 @@
 //! - `pad`: presentation-attack detection on live / spoof folders.
 //! - `runner`: analyses many images (threads, progress, per-image time).
 //! - `voice`: speaker verification on speaker folders (`edgeid eval voice`).
+//! - `fused`: face + voice on virtual persons (`edgeid eval fused`).
 //! - `voice_bench`: latency of the voice stages (`edgeid bench --voice`).
 //! - `plot`: ROC/DET curves and histograms as PNG.
 //! - `bench`: per-stage latency of the face pipeline (`edgeid bench`).
@@ -20,6 +21,7 @@ pub mod bench;
 pub mod daemon_bench;
 pub mod faces;
 pub mod faces_fusion;
+pub mod fused;
 pub mod gallery_bench;
 pub mod metrics;
 pub mod pad;

@@ -7,8 +7,11 @@
 //! probe against its own speaker's template. Impostor trials: every
 //! utterance not used for enrolment (single-utterance speakers included)
 //! against every other speaker's template. An utterance that could not be
-//! embedded (unreadable, too little speech) scores −∞ in all its trials:
-//! counted as an error, never dropped.
+//! embedded (unreadable) scores −∞ in all its trials: counted as an error,
+//! never dropped. A probe with too little speech is a failure to acquire
+//! (ISO/IEC 19795-1): the product answers it `too_little_speech` and asks
+//! for more, it decides nothing; such probes are counted and reported as
+//! the FTA rate, apart from the match errors.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +19,8 @@ use serde::Serialize;
 
 use super::EvalError;
 use crate::sources::audio::load_file;
-use crate::voice::VoicePipeline;
 use crate::voice::embed::cosine;
+use crate::voice::{VoiceError, VoicePipeline};
 
 /// Longest utterance read (seconds); longer files are errors.
 pub const MAX_UTTERANCE_S: f64 = 120.0;
@@ -80,6 +83,8 @@ pub struct Utterance {
     #[serde(skip)]
     pub embedding: Option<Vec<f32>>,
     pub error: Option<String>,
+    /// Too little speech (a failure to acquire, not an error).
+    pub too_little_speech: bool,
 }
 
 /// Embeds every file of every speaker; `tick` is called after each file.
@@ -99,6 +104,7 @@ pub fn embed_all(
                 speech_s: 0.0,
                 embedding: None,
                 error: None,
+                too_little_speech: false,
             };
             match load_file(path, MAX_UTTERANCE_S) {
                 Ok(clip) => {
@@ -108,7 +114,13 @@ pub fn embed_all(
                             u.speech_s = print.speech_s;
                             u.embedding = Some(print.embedding);
                         }
-                        Err(e) => u.error = Some(e.to_string()),
+                        Err(e) => {
+                            u.too_little_speech = matches!(
+                                e,
+                                VoiceError::TooShort { .. } | VoiceError::NoSpeech { .. }
+                            );
+                            u.error = Some(e.to_string());
+                        }
                     }
                 }
                 Err(e) => u.error = Some(e.to_string()),
@@ -130,8 +142,12 @@ pub struct Split {
     pub impostor_only_speakers: usize,
     pub enrol_utterances: usize,
     pub probe_utterances: usize,
-    /// Utterances that could not be embedded (scored −∞).
+    /// Utterances that could not be embedded (too little speech or unreadable).
     pub failed_utterances: usize,
+    /// Probes left out of the trials for too little speech, and their
+    /// fraction of the probes (the failure-to-acquire rate).
+    pub failed_to_acquire: usize,
+    pub fta_rate: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,6 +157,19 @@ pub struct VoiceTrials {
     pub genuine: Vec<f32>,
     #[serde(skip)]
     pub impostor: Vec<f32>,
+    /// Every trial with who spoke and who was claimed (`edgeid eval fused`
+    /// pairs them with faces).
+    #[serde(skip)]
+    pub labelled: Vec<Trial>,
+}
+
+/// One probe utterance against one speaker's template.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trial {
+    /// Indices into the speakers.
+    pub speaker: usize,
+    pub claimed: usize,
+    pub score: f32,
 }
 
 /// Templates from the first `enrol` utterances of each speaker that has
@@ -181,19 +210,29 @@ pub fn trials(speakers: &[Speaker], utterances: &[Utterance], enrol: usize) -> V
         (Some(e), Some(t)) => cosine(e, t),
         _ => f32::NEG_INFINITY,
     };
-    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
-    let mut probes = 0;
+    let (mut genuine, mut impostor, mut labelled) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut probes, mut fta) = (0, 0);
     for (u, utt) in utterances.iter().enumerate() {
         if is_enrol[u] {
             continue;
         }
         probes += 1;
+        if utt.too_little_speech {
+            fta += 1;
+            continue;
+        }
         for (s, template) in templates.iter().enumerate() {
             let Some(template) = template else { continue };
+            let score = score(utt, template);
+            labelled.push(Trial {
+                speaker: utt.speaker,
+                claimed: s,
+                score,
+            });
             if s == utt.speaker {
-                genuine.push(score(utt, template));
+                genuine.push(score);
             } else {
-                impostor.push(score(utt, template));
+                impostor.push(score);
             }
         }
     }
@@ -206,10 +245,48 @@ pub fn trials(speakers: &[Speaker], utterances: &[Utterance], enrol: usize) -> V
             enrol_utterances: is_enrol.iter().filter(|&&e| e).count(),
             probe_utterances: probes,
             failed_utterances: utterances.iter().filter(|u| u.embedding.is_none()).count(),
+            failed_to_acquire: fta,
+            fta_rate: fta as f64 / probes.max(1) as f64,
         },
         genuine,
         impostor,
+        labelled,
     }
+}
+
+/// How often the replay rule would refuse genuine speech: pairs of two
+/// different utterances of one speaker whose embeddings reach the replay
+/// cosine (a person repeating themselves, not a recording played back).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayFigures {
+    pub replay_cosine: f32,
+    pub same_speaker_pairs: usize,
+    pub at_or_above: usize,
+    pub max_cosine: f32,
+}
+
+pub fn replay_figures(utterances: &[Utterance], replay_cosine: f32) -> ReplayFigures {
+    let mut out = ReplayFigures {
+        replay_cosine,
+        same_speaker_pairs: 0,
+        at_or_above: 0,
+        max_cosine: f32::NEG_INFINITY,
+    };
+    for (i, a) in utterances.iter().enumerate() {
+        for b in &utterances[i + 1..] {
+            let (Some(ea), Some(eb)) = (&a.embedding, &b.embedding) else {
+                continue;
+            };
+            if a.speaker != b.speaker {
+                continue;
+            }
+            let c = cosine(ea, eb);
+            out.same_speaker_pairs += 1;
+            out.at_or_above += usize::from(c >= replay_cosine);
+            out.max_cosine = out.max_cosine.max(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -224,6 +301,7 @@ mod tests {
             speech_s: 3.0,
             embedding: e.map(|e| e.to_vec()),
             error: None,
+            too_little_speech: false,
         }
     }
 

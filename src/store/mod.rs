@@ -120,6 +120,10 @@ pub enum StoreError {
     #[error("subject {0:?} is not enrolled")]
     UnknownSubject(String),
     #[error(
+        "subject {subject:?} already has {modality} templates: pass --replace to re-enrol them, or revoke the subject first"
+    )]
+    ModalityExists { subject: String, modality: String },
+    #[error(
         "invalid subject id {0:?}: use 1–128 characters of letters, digits, '.', '_', '-', '@'"
     )]
     InvalidSubject(String),

@@ -160,7 +160,9 @@ fn add_template(
     Ok(row)
 }
 
-/// Enrols `subject`; with `replace`, its old templates go in the same transaction.
+/// Enrols `subject`, which must be new unless `replace`: then its
+/// templates of the modality enrolled go in the same transaction (those of
+/// its other modalities stay, see [`enroll_modality`]).
 pub fn enroll(
     store: &mut Store,
     dek: &DataKey,
@@ -169,35 +171,107 @@ pub fn enroll(
     replace: bool,
     audit_event: Option<&super::audit::Event<'_>>,
 ) -> Result<Vec<i64>, StoreError> {
+    let modality = templates.first().map_or("face", |t| t.modality);
+    let held = if replace {
+        Held::Replace
+    } else {
+        Held::RefuseSubject
+    };
+    enroll_in(store, dek, subject, modality, templates, held, audit_event)
+}
+
+/// What an enrolment does with what the subject already holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The subject must be new.
+    RefuseSubject,
+    /// The subject must hold no templates of the modality.
+    RefuseModality,
+    /// The modality's templates are replaced.
+    Replace,
+}
+
+/// Enrols `subject`'s templates of one modality (`templates` must all be
+/// of it), keeping those of its other modalities: a voice added to a face
+/// enrolment, or re-enrolled with `replace`. The subject is created when
+/// new. The audit record lists every template row the subject holds
+/// afterwards, so deleting any of them later is seen as tampering.
+pub fn enroll_modality(
+    store: &mut Store,
+    dek: &DataKey,
+    subject: &str,
+    modality: &str,
+    templates: &[NewTemplate<'_>],
+    replace: bool,
+    audit_event: Option<&super::audit::Event<'_>>,
+) -> Result<Vec<i64>, StoreError> {
+    let held = if replace {
+        Held::Replace
+    } else {
+        Held::RefuseModality
+    };
+    enroll_in(store, dek, subject, modality, templates, held, audit_event)
+}
+
+fn enroll_in(
+    store: &mut Store,
+    dek: &DataKey,
+    subject: &str,
+    modality: &str,
+    templates: &[NewTemplate<'_>],
+    held: Held,
+    audit_event: Option<&super::audit::Event<'_>>,
+) -> Result<Vec<i64>, StoreError> {
     validate_subject(subject)?;
+    debug_assert!(templates.iter().all(|t| t.modality == modality));
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let exists: i64 = tx.query_row(
-        "SELECT count(*) FROM subjects WHERE id = ?1",
-        [subject],
-        |r| r.get(0),
-    )?;
-    if exists > 0 {
-        if !replace {
+    let now = unix_now();
+    if held == Held::RefuseSubject {
+        let exists: i64 = tx.query_row(
+            "SELECT count(*) FROM subjects WHERE id = ?1",
+            [subject],
+            |r| r.get(0),
+        )?;
+        if exists > 0 {
             return Err(StoreError::SubjectExists(subject.to_owned()));
         }
-        tx.execute("DELETE FROM subjects WHERE id = ?1", [subject])?;
     }
-    let now = unix_now();
     tx.execute(
-        "INSERT INTO subjects (id, created_at) VALUES (?1, ?2)",
+        "INSERT OR IGNORE INTO subjects (id, created_at) VALUES (?1, ?2)",
         params![subject, now],
     )?;
+    let held_rows: i64 = tx.query_row(
+        "SELECT count(*) FROM templates WHERE subject = ?1 AND modality = ?2",
+        params![subject, modality],
+        |r| r.get(0),
+    )?;
+    if held_rows > 0 {
+        if held != Held::Replace {
+            return Err(StoreError::ModalityExists {
+                subject: subject.to_owned(),
+                modality: modality.to_owned(),
+            });
+        }
+        tx.execute(
+            "DELETE FROM templates WHERE subject = ?1 AND modality = ?2",
+            params![subject, modality],
+        )?;
+    }
     let rows = templates
         .iter()
         .map(|t| add_template(&tx, dek, subject, t, now))
         .collect::<Result<Vec<_>, _>>()?;
-    // The record commits with the enrolment, so neither exists without the other.
     if let Some(event) = audit_event {
+        let all: Vec<i64> = tx
+            .prepare("SELECT id FROM templates WHERE subject = ?1 ORDER BY id")?
+            .query_map([subject], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         let event = event
             .clone()
-            .with_detail("template_rows", serde_json::json!(rows));
+            .with_detail("modality_rows", serde_json::json!(rows))
+            .with_detail("template_rows", serde_json::json!(all));
         super::audit::append_in(&tx, &event)?;
     }
     tx.commit()?;
@@ -233,6 +307,20 @@ pub fn revoke(
     }
     tx.commit()?;
     Ok(n as usize)
+}
+
+/// The modalities `subject` holds templates of (empty: not enrolled).
+pub fn modalities_of(
+    store: &Store,
+    subject: &str,
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT DISTINCT modality FROM templates WHERE subject = ?1")?;
+    let held = stmt
+        .query_map([subject], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(held)
 }
 
 pub fn subject_exists(store: &Store, subject: &str) -> Result<bool, StoreError> {

@@ -62,8 +62,10 @@ pub struct Claims {
 pub enum Capture {
     /// A camera device on this machine (V4L2).
     Camera,
-    /// Frames piped in by another program (Y4M or raw from a file, FIFO or
-    /// stdin): a camera only if the site's pipeline says so.
+    /// A microphone device on this machine (a voice-only decision).
+    Microphone,
+    /// Frames or audio piped in by another program (Y4M or raw from a
+    /// file, FIFO or stdin): a live sensor only if the site's pipeline says so.
     Stream,
     /// Photo files (`edgeid verify`, an image folder source).
     File,
@@ -75,6 +77,7 @@ impl Capture {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Camera => "camera",
+            Self::Microphone => "microphone",
             Self::Stream => "stream",
             Self::File => "file",
             Self::None => "none",

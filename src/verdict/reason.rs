@@ -21,6 +21,8 @@ pub enum Reason {
     PresentationAttack,
     /// The voice did not match.
     VoiceMismatch,
+    /// The voice probe held less speech than a decision needs.
+    TooLittleSpeech,
     /// Too many failed attempts for this subject recently.
     LockedOut,
     /// No decision could be made before the deadline.
@@ -39,7 +41,7 @@ impl Reason {
         if accepted { Self::Match } else { Self::NoMatch }
     }
 
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Match,
         Reason::NoMatch,
         Reason::NoFace,
@@ -47,6 +49,7 @@ impl Reason {
         Reason::LowQuality,
         Reason::PresentationAttack,
         Reason::VoiceMismatch,
+        Reason::TooLittleSpeech,
         Reason::LockedOut,
         Reason::Timeout,
         Reason::UnknownSubject,
@@ -63,6 +66,7 @@ impl Reason {
             Reason::LowQuality => "low_quality",
             Reason::PresentationAttack => "presentation_attack",
             Reason::VoiceMismatch => "voice_mismatch",
+            Reason::TooLittleSpeech => "too_little_speech",
             Reason::LockedOut => "locked_out",
             Reason::Timeout => "timeout",
             Reason::UnknownSubject => "unknown_subject",

@@ -10,6 +10,13 @@ use super::bus::DbusDaemon;
 )]
 pub trait Auth1 {
     fn verify(&self, subject: &str, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
+    fn verify_with(
+        &self,
+        subject: &str,
+        nonce: &str,
+        timeout_ms: u32,
+        modalities: &str,
+    ) -> zbus::Result<String>;
     fn identify(&self, nonce: &str, timeout_ms: u32) -> zbus::Result<String>;
     fn enroll_start(&self, subject: &str, modalities: &[&str]) -> zbus::Result<()>;
     fn enroll_replace(&self, subject: &str, modalities: &[&str]) -> zbus::Result<()>;

@@ -12,6 +12,7 @@
 //!   processes killed on drop: `edgeid run`, Mosquitto, dbus-daemon, and a
 //!   zbus client of `org.edgeid.Auth1`.
 //! - [`held`]: frames of a printed photo held up to the camera.
+//! - [`speech`]: espeak-ng voices as synthetic speakers.
 
 // Each test binary uses a part of this module.
 #![allow(dead_code, unused_imports)]
@@ -27,6 +28,7 @@ pub mod output;
 pub mod prerequisites;
 pub mod process;
 pub mod samples;
+pub mod speech;
 pub mod tools;
 
 pub use broker::{Mosquitto, free_port};

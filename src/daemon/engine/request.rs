@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use crate::decision::liveness::{Check, LivenessMode, State, Track, challenge_hint, random_side};
 use crate::decision::{
-    Ended, Evidence, Liveness, LivenessCheck, LivenessVerdict, Provenance, Request, Sample, Seen,
+    Capture, Ended, Evidence, Judged, Liveness, LivenessCheck, LivenessVerdict, Modalities,
+    Provenance, Request, Sample, Seen,
 };
 
 use super::{Engine, IDLE_TURN};
@@ -16,15 +17,58 @@ use crate::api::{ApiError, ChallengeHint, Origin, VerdictOut};
 use crate::decision::evidence::usable;
 
 impl Engine {
+    /// One request under `policy`: the face (camera, liveness) and/or the
+    /// voice (microphone), judged together.
     pub(super) fn serve_decide(
         &mut self,
         req: &Request<'_>,
+        policy: Modalities,
         deadline: Instant,
         received_at: Instant,
     ) -> Result<VerdictOut, ApiError> {
         if let Some(judged) = self.decider.locked_out(req)? {
             return self.decider.finish(req, judged, Provenance::NONE, None);
         }
+        let (face, mut provenance, at) = if policy.uses_face() {
+            let (judged, provenance, at) = self.face_factor(req, deadline, received_at)?;
+            (Some(judged), provenance, at)
+        } else {
+            let capture = self.mic_capture();
+            let provenance = Provenance {
+                capture,
+                liveness: LivenessCheck::None,
+            };
+            (None, provenance, None)
+        };
+        let voice = if policy.uses_voice() {
+            let evidence = self.listen(received_at, deadline);
+            Some(self.decider.judge_voice(req, &evidence))
+        } else {
+            None
+        };
+        if policy == Modalities::FaceOrVoice
+            && face
+                .as_ref()
+                .is_some_and(|f| f.outcome.decision != crate::decision::Decision::Accept)
+            && voice.as_ref().is_some_and(|v| v.matched())
+        {
+            // The voice decided: the verdict says where it was heard.
+            provenance = Provenance {
+                capture: self.mic_capture(),
+                liveness: LivenessCheck::None,
+            };
+        }
+        let judged = self.decider.combine(policy, req, face, voice);
+        self.decider.finish(req, judged, provenance, at)
+    }
+
+    /// The face factor: camera work (with liveness) and its judgement.
+    fn face_factor(
+        &mut self,
+        req: &Request<'_>,
+        deadline: Instant,
+        received_at: Instant,
+    ) -> Result<(Judged, Provenance, Option<Instant>), ApiError> {
         // Someone who cannot be compared gets the same camera work and a
         // `no_match`, so a requester cannot tell who is enrolled.
         let uncomparable = self.decider.uncomparable(req)?;
@@ -39,8 +83,18 @@ impl Engine {
             });
         }
         let (evidence, at) = self.gather(check, deadline, received_at);
-        self.decider
-            .conclude(req, &evidence, uncomparable.as_ref(), at)
+        let judged = self.decider.judge(req, &evidence, uncomparable.as_ref());
+        Ok((judged, evidence.provenance(), at))
+    }
+
+    /// The `src` of a verdict decided by the voice: a live device, or a
+    /// stream someone else captured.
+    fn mic_capture(&self) -> Capture {
+        if self.config.microphone.fifo.is_some() {
+            Capture::Stream
+        } else {
+            Capture::Microphone
+        }
     }
 
     /// Frames captured after the request arrived, analysed until liveness

@@ -278,6 +278,18 @@ impl Gallery {
         self.matrix.is_locked() && self.quant.as_ref().is_none_or(Quantised::is_locked)
     }
 
+    /// `subject`'s templates: (row id, vector), in row order.
+    pub fn subject_templates(&self, subject: &str) -> impl Iterator<Item = (i64, &[f32])> {
+        let range = self
+            .subjects
+            .iter()
+            .find(|s| s.id == subject)
+            .map_or(0..0, |s| s.start..s.end);
+        let dim = self.dim;
+        let matrix = self.matrix.as_slice();
+        range.map(move |r| (self.rows[r], &matrix[r * dim..(r + 1) * dim]))
+    }
+
     /// 1:1: the best score of `subject`'s templates, `None` if it has none.
     pub fn score_subject(&self, subject: &str, probe: &[f32]) -> Option<f32> {
         let range = self.subjects.iter().find(|s| s.id == subject)?;

@@ -13,7 +13,7 @@ use zbus::object_server::SignalEmitter;
 use super::OBJECT_PATH;
 use super::auth::{AdminPolicy, caller_uid, require_admin};
 use crate::api::{Admin, ApiError, EngineHandle, EnrollEvent, Origin, RateLimiter};
-use crate::decision::Mode;
+use crate::decision::{Modalities, Mode};
 
 #[derive(Debug, zbus::DBusError)]
 #[zbus(prefix = "org.edgeid.Auth1.Error")]
@@ -73,19 +73,14 @@ impl Auth1 {
         replace: bool,
     ) -> Result<(), Auth1Error> {
         let uid = require_admin(conn, header, &self.admin, method).await?;
-        if modalities.len() > 4 || !modalities.iter().all(|m| m == "face") {
-            let asked = crate::untrusted::echo(&format!("{modalities:?}"), crate::untrusted::SHORT);
-            return Err(Auth1Error::InvalidArgument(format!(
-                "modalities {asked} are not available: this device enrols [\"face\"] (or [] for the default)"
-            )));
-        }
+        let modalities = enrol_modalities(&modalities)?;
         let by = Admin {
             via: Origin::Dbus,
             uid,
         };
         let events = progress_to_caller(conn, header)?;
         self.engine
-            .enroll(subject.to_owned(), replace, by, events)
+            .enroll(subject.to_owned(), modalities, replace, by, events)
             .await?;
         Ok(())
     }
@@ -124,6 +119,34 @@ fn progress_to_caller(
     Ok(tx)
 }
 
+/// EnrollStart's modality list: ["face"], ["voice"], both, or [] for the face.
+fn enrol_modalities(asked: &[String]) -> Result<Modalities, Auth1Error> {
+    let face = asked.iter().any(|m| m == "face");
+    let voice = asked.iter().any(|m| m == "voice");
+    if asked.len() > 2 || asked.iter().any(|m| m != "face" && m != "voice") {
+        let asked = crate::untrusted::echo(&format!("{asked:?}"), crate::untrusted::SHORT);
+        return Err(Auth1Error::InvalidArgument(format!(
+            "modalities {asked} cannot be enrolled: use [\"face\"], [\"voice\"], [\"face\", \"voice\"] (or [] for the face)"
+        )));
+    }
+    Ok(match (face, voice) {
+        (_, false) => Modalities::Face,
+        (false, true) => Modalities::Voice,
+        (true, true) => Modalities::FaceAndVoice,
+    })
+}
+
+/// Empty string = the site's policy; otherwise a stronger one.
+fn modalities_arg(modalities: &str) -> Result<Option<Modalities>, Auth1Error> {
+    if modalities.is_empty() {
+        return Ok(None);
+    }
+    modalities
+        .parse()
+        .map(Some)
+        .map_err(|e: crate::decision::ModalitiesError| Auth1Error::InvalidArgument(e.to_string()))
+}
+
 /// Empty string = no nonce (D-Bus has no optional arguments).
 fn nonce_arg(nonce: &str) -> Option<String> {
     (!nonce.is_empty()).then(|| nonce.to_owned())
@@ -149,6 +172,35 @@ impl Auth1 {
                 nonce_arg(nonce),
                 timeout_ms,
                 Origin::Dbus,
+                None,
+            )
+            .await?;
+        Ok(v.verdict)
+    }
+
+    /// As Verify, under a stronger policy than the site's `[decision]
+    /// modalities`: "face", "voice", "face+voice" or "face|voice" ("" for
+    /// the site's). A weaker policy is refused (`InvalidArgument`).
+    async fn verify_with(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        subject: &str,
+        nonce: &str,
+        timeout_ms: u32,
+        modalities: &str,
+    ) -> Result<String, Auth1Error> {
+        self.admit(conn, &header).await?;
+        let modalities = modalities_arg(modalities)?;
+        let v = self
+            .engine
+            .decide(
+                Mode::Verify,
+                Some(subject.to_owned()),
+                nonce_arg(nonce),
+                timeout_ms,
+                Origin::Dbus,
+                modalities,
             )
             .await?;
         Ok(v.verdict)
@@ -171,12 +223,14 @@ impl Auth1 {
                 nonce_arg(nonce),
                 timeout_ms,
                 Origin::Dbus,
+                None,
             )
             .await?;
         Ok(v.verdict)
     }
 
-    /// Starts enrolling a new `subject` from the camera; progress arrives
+    /// Starts enrolling a new `subject` from the camera (["face"] or []),
+    /// the microphone (["voice"]) or both; progress arrives
     /// as EnrollProgress signals and the end as EnrollDone, both to the
     /// caller only. An enrolled subject is refused (`SubjectExists`): use
     /// EnrollReplace. Admin only.

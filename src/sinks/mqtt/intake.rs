@@ -49,6 +49,7 @@ impl Sink {
                     Some(request.nonce),
                     request.timeout_ms,
                     Origin::Mqtt,
+                    request.modalities,
                 )
                 .await
             {

@@ -1,5 +1,7 @@
 //! Requests from door controllers on `<prefix>/<device>/request`:
-//! `{"mode": "verify"|"identify", "subject": "...", "nonce": "...", "timeout_ms": 2000}`.
+//! `{"mode": "verify"|"identify", "subject": "...", "nonce": "...", "timeout_ms": 2000,
+//! "modalities": "face+voice"}` (`modalities`: optional, a stronger policy
+//! than the site's).
 //!
 //! The payload is untrusted: its size is checked before parsing, unknown
 //! fields are refused, the nonce is required (it binds the verdict to this
@@ -8,7 +10,7 @@
 use serde::Deserialize;
 
 use crate::api::{ApiError, check_nonce, check_subject};
-use crate::decision::Mode;
+use crate::decision::{Modalities, Mode};
 use crate::untrusted;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -21,6 +23,9 @@ pub struct Request {
     /// 0 or absent: the daemon's default.
     #[serde(default)]
     pub timeout_ms: u32,
+    /// A stronger policy than the site's; absent: the site's.
+    #[serde(default)]
+    pub modalities: Option<Modalities>,
 }
 
 /// Parses and checks one request payload.
@@ -79,12 +84,20 @@ mod tests {
             )
             .is_ok()
         );
+        let fused = parse(
+            br#"{"mode":"verify","subject":"a","nonce":"n-3","modalities":"face+voice"}"#,
+            1024,
+        )
+        .expect("modalities");
+        assert_eq!(fused.modalities, Some(Modalities::FaceAndVoice));
         for bad in [
             &br#"{"mode":"verify","subject":"alice"}"#[..],
             br#"{"mode":"verify","nonce":"n"}"#,
             br#"{"mode":"identify","subject":"a","nonce":"n"}"#,
             br#"{"mode":"delete","nonce":"n"}"#,
             br#"{"mode":"identify","nonce":"n","admin":true}"#,
+            br#"{"mode":"verify","subject":"a","nonce":"n","modalities":"face+face"}"#,
+            br#"{"mode":"verify","subject":"a","nonce":"n","modalities":3}"#,
             br#"{"mode":"identify","nonce":""}"#,
             br#"{"mode":"identify","nonce":"has space"}"#,
             br#"{"mode":"verify","subject":"../etc","nonce":"n"}"#,

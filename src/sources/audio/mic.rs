@@ -17,6 +17,8 @@ use serde::Serialize;
 use super::{AudioChunk, AudioError, AudioSource, VOICE_RATE};
 use crate::sources::capture::Backoff;
 
+mod fifo;
+
 /// What the capture thread is doing, for status and `doctor`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MicStatus {
@@ -75,6 +77,8 @@ pub struct Microphone {
     thread: Option<JoinHandle<()>>,
     format: (u32, u16),
     device: String,
+    /// The FIFO read instead of a cpal device ([`Microphone::open_fifo`]).
+    fifo: Option<std::path::PathBuf>,
 }
 
 impl Microphone {
@@ -110,6 +114,7 @@ impl Microphone {
             thread: Some(thread),
             format,
             device: device.to_owned(),
+            fifo: None,
         })
     }
 
@@ -143,7 +148,13 @@ impl Drop for Microphone {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.ready.notify_all();
-        if let Some(t) = self.thread.take() {
+        let Some(t) = self.thread.take() else { return };
+        if let Some(fifo) = &self.fifo {
+            // A FIFO reader may sit in a blocking open or read of a silent
+            // writer: wake the open, and leave a read to end with the
+            // process rather than hang the daemon's shutdown on it.
+            fifo::wake(fifo);
+        } else {
             let _ = t.join();
         }
     }

@@ -4,6 +4,7 @@
 //! stream the voice stages want, so nothing downstream knows whether the
 //! audio came from a file, a pipe or a microphone.
 //!
+//! - `config`: the `[microphone]` section.
 //! - `error`: [`AudioError`], one typed error for every source.
 //! - `file`: WAV and FLAC files (symphonia), decoded packet by packet.
 //! - `pcm`: raw signed 16-bit little-endian PCM on stdin, a FIFO or a file
@@ -13,6 +14,7 @@
 //!   into a bounded ring of timestamped chunks.
 //! - `load`: reads a whole source to 16 kHz mono under a length limit.
 
+pub mod config;
 pub mod error;
 pub mod file;
 pub mod load;
@@ -22,6 +24,7 @@ pub mod resample;
 
 use std::time::Instant;
 
+pub use config::{MicrophoneConfig, MicrophoneConfigError};
 pub use error::AudioError;
 pub use file::AudioFile;
 pub use load::{Clip, load_clip, load_file};
