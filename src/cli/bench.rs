@@ -91,7 +91,7 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     /// The config's `[inference]` with `--backend` and `--providers` applied.
-    fn inference(&self, global: &GlobalArgs) -> anyhow::Result<InferenceConfig> {
+    pub(super) fn inference(&self, global: &GlobalArgs) -> anyhow::Result<InferenceConfig> {
         let mut inference = Config::load(global.config.as_deref())?.inference;
         let word = |w: &str| toml::Value::String(w.to_owned());
         if let Some(b) = &self.backend {

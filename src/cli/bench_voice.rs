@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use edgeid::eval::voice_bench::bench_voice;
-use edgeid::infer::default_backend;
 use edgeid::infer::tract::set_inference_threads;
 use edgeid::sources::audio::load_file;
 use edgeid::voice::{RATE, VoiceEmbedder, VoicePipeline};
@@ -14,7 +13,7 @@ use edgeid::voice::{RATE, VoiceEmbedder, VoicePipeline};
 use super::GlobalArgs;
 use super::bench::BenchArgs;
 use super::output::emit;
-use super::pipeline::open_manifest;
+use super::pipeline::{inference_backend, open_manifest};
 use super::progress::counter;
 
 const PROBE_S: f64 = 3.0;
@@ -26,17 +25,20 @@ pub fn run(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
     let clip = load_file(&path, 600.0).with_context(|| format!("reading {}", path.display()))?;
     let probe = &clip.samples[..clip.samples.len().min((PROBE_S * RATE as f64) as usize)];
     let manifest = open_manifest(global)?;
-    let embedder = VoiceEmbedder::load(&manifest, default_backend().as_ref())?;
-    let pipeline = VoicePipeline::new(embedder);
     let threads = args.threads.first().copied().unwrap_or(1);
     set_inference_threads(threads);
+    // --backend / --providers as for the face pipeline.
+    let backend = inference_backend(global, &args.inference(global)?, threads)?;
+    let embedder = VoiceEmbedder::load(&manifest, backend.as_ref())?;
+    let pipeline = VoicePipeline::new(embedder);
     let bar = counter(args.runs as u64, "runs", global.json);
     let report = bench_voice(&pipeline, probe, 5, args.runs, &|| bar.inc(1))
         .with_context(|| format!("benchmarking the voice stages on {}", path.display()))?;
     bar.finish_and_clear();
+    let inference = backend.info();
     emit(global.json, &report, |r| {
         println!(
-            "voice probe: {:.1} s from {} ({:.2} s speech after the trim, {} partials), {threads} inference thread(s), {} runs:",
+            "voice probe: {:.1} s from {} ({:.2} s speech after the trim, {} partials), {inference}, {threads} inference thread(s), {} runs:",
             r.probe_s,
             path.display(),
             r.speech_s,

@@ -218,8 +218,13 @@ impl OrtBackend {
     }
 
     fn builder(&self) -> Result<SessionBuilder, ort::Error> {
+        // No spinning: ORT's idle workers otherwise keep cores busy after
+        // every run, which on a 2-core board starves the stages between
+        // model runs (the voice mel front end ran 13x slower beside them).
         Ok(ort::session::Session::builder(&self.runtime.env)?
-            .with_intra_threads(self.options.threads.max(1))?)
+            .with_intra_threads(self.options.threads.max(1))?
+            .with_intra_op_spinning(false)?
+            .with_inter_op_spinning(false)?)
     }
 
     /// A session on the first provider of the chain that works for this
