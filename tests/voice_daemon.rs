@@ -173,3 +173,56 @@ fn voice_requests_and_voice_enrolment_through_the_daemon() {
     assert_eq!(enrol["detail"]["origin"], "dbus microphone enrollment");
     assert!(enrol["detail"]["speech_s"].as_f64().unwrap() >= 10.0);
 }
+
+/// A microphone missing at start-up does not stop the daemon (the face
+/// door keeps working); a voice request is answered `timeout` with the
+/// cause in the audit.
+#[test]
+fn a_missing_microphone_leaves_the_face_working_and_voice_requests_time_out() {
+    let samples = require!(samples());
+    require!(tools(&["dbus-daemon"]));
+    let d = Device::with_obama(&samples, &["obama2.jpg"]);
+    let bus = DbusDaemon::start(&d.dir);
+    let config = d.write_config(
+        "no-mic",
+        &format!(
+            "device_id = \"{}\"\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 10.0\n\
+             [dbus]\nenabled = true\nbus = \"{}\"\n[liveness]\nmode = \"off\"\n\
+             [decision]\nmodalities = \"face|voice\"\n[microphone]\nfifo = \"{}\"\n",
+            support::DEVICE,
+            d.camera.display(),
+            bus.address,
+            d.dir.join("no-such-fifo").display()
+        ),
+    );
+    let daemon = Daemon::start(&d, &config, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let proxy = connect(&bus).await;
+        let face = claims(
+            &proxy
+                .verify_with("obama", "m-1", 5000, "face")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(face["decision"], "accept", "{face}");
+        let voice = claims(
+            &proxy
+                .verify_with("obama", "m-2", 2000, "voice")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(voice["reason"], "timeout", "{voice}");
+    });
+    assert!(
+        daemon
+            .log_text()
+            .contains("the microphone could not be opened")
+    );
+    daemon.stop();
+    let last = d.audit_records().pop().unwrap();
+    assert_eq!(
+        last["detail"]["voice"]["detail"]["cause"], "voice_unavailable",
+        "{last}"
+    );
+}
