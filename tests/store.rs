@@ -752,6 +752,12 @@ fn a_stored_public_key_that_is_not_the_signing_keys_is_refused() {
         }
         other => panic!("expected PublicKeyMismatch, got {:?}", other.err()),
     }
+    // The refusal is in the audit log, once for repeated attempts.
+    assert!(keys::unlock(&mut f.store, &f.kek).is_err());
+    let recorded = events(&f.store, "key_substituted");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].detail["stored_kid"], kid.as_str());
+    assert_eq!(recorded[0].detail["derived_kid"], genuine.1.as_str());
     // The key with another kid, or the kid with another key: refused too.
     set(&f.store, &genuine.0, &kid);
     assert!(keys::unlock(&mut f.store, &f.kek).is_err());
@@ -759,6 +765,9 @@ fn a_stored_public_key_that_is_not_the_signing_keys_is_refused() {
     assert!(keys::unlock(&mut f.store, &f.kek).is_err());
     set(&f.store, &genuine.0, &genuine.1);
     keys::unlock(&mut f.store, &f.kek).expect("the genuine key opens");
+    assert_eq!(events(&f.store, "key_substituted").len(), 3);
+    let verified = edgeid::store::audit::verify(&f.store).expect("audit verify");
+    assert!(verified.broken.is_none(), "{verified:?}");
 }
 
 // ---- Templates bound to the model file (item 7) ----

@@ -149,6 +149,14 @@ pub enum Event<'a> {
         problem: &'a str,
         detail: serde_json::Value,
     },
+    /// The stored public key (or kid) is not the sealed signing key's:
+    /// someone swapped it; the store was refused.
+    KeySubstituted {
+        stored_kid: &'a str,
+        /// The stored public key, hex.
+        stored_key: &'a str,
+        derived_kid: &'a str,
+    },
     /// A new rollback anchor (`cause`: keys_init, legacy_store,
     /// admin_reanchor; positions in `detail`).
     AnchorReset {
@@ -179,6 +187,7 @@ impl<'a> Event<'a> {
             Event::KeysInit { .. } => "keys_init",
             Event::KeysRotate { .. } => "keys_rotate",
             Event::RollbackDetected { .. } => "rollback_detected",
+            Event::KeySubstituted { .. } => "key_substituted",
             Event::AnchorReset { .. } => "anchor_reset",
         }
     }
@@ -271,6 +280,14 @@ impl<'a> Event<'a> {
                 }
                 bare(None, detail)
             }
+            Event::KeySubstituted {
+                stored_kid,
+                stored_key,
+                derived_kid,
+            } => bare(
+                None,
+                serde_json::json!({"stored_kid": stored_kid, "stored_key": stored_key, "derived_kid": derived_kid}),
+            ),
             Event::AnchorReset { cause, detail } => {
                 let mut detail = detail.clone();
                 if let Some(map) = detail.as_object_mut() {

@@ -344,8 +344,8 @@ fn unwrap_dek(kek: &Kek, device_id: &str, wrapped: &[u8]) -> Result<DataKey, Key
 }
 
 /// Opens the keys and checks the stored public key against the signing
-/// key's; reads only.
-fn open_ring(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
+/// key's; writes only to record a swapped key.
+fn open_ring(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
     let device_id = device::device_id(store.conn())?;
     let row = key_row(store.conn())?;
     let dek = unwrap_dek(kek, &device_id, &row.wrapped_dek)?;
@@ -355,6 +355,7 @@ fn open_ring(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
     let signer = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::SigningKey)?;
     let kid = crate::verdict::jwk::thumbprint(signer.public_key().as_ref());
     if row.public_key != signer.public_key().as_ref() || row.kid != kid {
+        record_substitution(store, &dek, &device_id, &row, &kid);
         return Err(KeyError::PublicKeyMismatch {
             stored_kid: row.kid,
             derived_kid: kid,
@@ -369,6 +370,49 @@ fn open_ring(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
         signer,
         kid,
     })
+}
+
+/// Records a swapped public key in the audit log (MAC'd: the DEK opened),
+/// once for a run of refusals; a store that cannot be written (a full
+/// disk) is still refused, with a warning.
+fn record_substitution(
+    store: &mut Store,
+    dek: &DataKey,
+    device_id: &str,
+    row: &KeyRow,
+    derived_kid: &str,
+) {
+    let stored_key = hex::encode(&row.public_key);
+    let event = super::audit::Event::KeySubstituted {
+        stored_kid: &row.kid,
+        stored_key: &stored_key,
+        derived_kid,
+    };
+    let newest: Option<(String, String)> = store
+        .conn()
+        .query_row(
+            "SELECT event, detail FROM audit ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .unwrap_or(None);
+    let same = |detail: &str| {
+        serde_json::from_str::<serde_json::Value>(detail).is_ok_and(|d| {
+            d["stored_kid"] == row.kid.as_str()
+                && d["stored_key"] == stored_key.as_str()
+                && d["derived_kid"] == derived_kid
+        })
+    };
+    if newest.is_some_and(|(name, detail)| name == event.name() && same(&detail)) {
+        return;
+    }
+    let recorded = super::audit::install_key(store.conn(), dek, device_id)
+        .and_then(|()| super::audit::append(store, &event));
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "the key substitution could not be recorded in the audit log");
+    }
+    tracing::error!(stored_kid = %row.kid, derived_kid, "the stored public key is not the signing key's: refusing the store");
 }
 
 /// Opens the store's keys with `kek`, refusing a store whose stored public
