@@ -59,12 +59,20 @@ impl Engine {
             if self.stopping() {
                 return Err("edgeid is shutting down".into());
             }
-            let now = Instant::now();
-            if now >= deadline || audio.len() >= samples(max_s) {
+            if audio.len() >= samples(max_s) {
                 break;
             }
+            // Past the deadline, what is already in the ring still counts
+            // (the person spoke while the camera was being judged); only
+            // waiting for more stops.
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(IDLE_TURN);
             let Some(mic) = self.mic.as_ref() else { break };
-            let Some(chunk) = mic.next_timeout((deadline - now).min(IDLE_TURN)) else {
+            let Some(chunk) = mic.next_timeout(wait) else {
+                if Instant::now() >= deadline {
+                    break;
+                }
                 continue;
             };
             if chunk.captured_at.is_some_and(|t| t < since) {
