@@ -147,6 +147,21 @@ fn face_and_voice_need_both_and_a_request_cannot_weaken_the_site_policy() {
         samples.join("biden.jpg"),
     );
     // Face and voice in one enrolment; a later voice re-enrolment keeps the face.
+    // A voice that falls short stores nothing, not even the face.
+    d.cmd()
+        .args([
+            "enroll",
+            "--subject",
+            "obama",
+            p(&obama),
+            "--voice",
+            p(&m3[0]),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("10 s needed"));
+    let subjects = d.json(&["--json", "subjects", "list"]);
+    assert_eq!(subjects.as_array().map(Vec::len), Some(0), "{subjects}");
     // Photos first: `--voice` takes every file after it.
     let obama3 = samples.join("obama3.jpg");
     let mut args = vec![

@@ -13,7 +13,6 @@ use super::pad;
 use super::pipeline::load_voice;
 use super::state::{PipelineCell, load_config, open_unlocked};
 use super::voice_flow;
-use edgeid::store::{KeyRing, Store};
 
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
@@ -45,77 +44,90 @@ pub struct EnrollArgs {
 pub fn run(global: &GlobalArgs, args: EnrollArgs) -> anyhow::Result<()> {
     let config = load_config(global)?;
     let (mut store, keys) = open_unlocked(global, &config)?;
-    if args.files.is_empty() {
-        return enroll_voice(global, &mut store, &keys, &args);
+    // The voice clips are read first: a voice that falls short stores nothing.
+    let voice = if args.voice.is_empty() {
+        None
+    } else {
+        let pipeline = load_voice(global)?;
+        let clips = voice_flow::read_clips(&pipeline, &args.subject, &args.voice, global.json)?;
+        Some((pipeline, clips))
+    };
+    let face = if args.files.is_empty() {
+        None
+    } else {
+        let pad = pad::open_check(global, args.pad_model.as_deref(), args.pad_threshold)?;
+        let mut cell = PipelineCell::new(global);
+        let pipeline = cell.get()?;
+        Some(flow::enroll(
+            &mut store,
+            &keys,
+            pipeline,
+            &flow::EnrollRequest {
+                subject: &args.subject,
+                files: &args.files,
+                replace: args.replace,
+                pad: pad.as_ref(),
+            },
+            global.json,
+        )?)
+    };
+    let voice = match voice {
+        Some((pipeline, clips)) => Some(voice_flow::enroll_voice(
+            &mut store,
+            &keys,
+            &pipeline,
+            &args.subject,
+            clips,
+            args.replace,
+        )?),
+        None => None,
+    };
+    // One JSON document: the face's or the voice's report as it is, both
+    // side by side when both were enrolled.
+    #[derive(serde::Serialize)]
+    struct Both {
+        face: Option<flow::EnrollReport>,
+        voice: Option<voice_flow::VoiceEnrollReport>,
     }
-    let pad = pad::open_check(global, args.pad_model.as_deref(), args.pad_threshold)?;
-    let mut cell = PipelineCell::new(global);
-    let pipeline = cell.get()?;
-    let report = flow::enroll(
-        &mut store,
-        &keys,
-        pipeline,
-        &flow::EnrollRequest {
-            subject: &args.subject,
-            files: &args.files,
-            replace: args.replace,
-            pad: pad.as_ref(),
-        },
-        global.json,
-    )?;
-    emit(global.json, &report, |r| {
-        println!(
-            "enrolled {} with {} of {} photo(s) (model {}, template rows {:?})",
-            r.subject,
-            r.accepted,
-            r.photos.len(),
-            r.model_id,
-            r.template_rows
-        );
-        println!(
-            "presentation-attack check: {}",
-            pad::describe(r.presentation_attack_check.as_ref())
-        );
-    })?;
-    if !args.voice.is_empty() {
-        enroll_voice(global, &mut store, &keys, &args)?;
-    }
-    Ok(())
-}
-
-/// The voice part of an enrolment.
-fn enroll_voice(
-    global: &GlobalArgs,
-    store: &mut Store,
-    keys: &KeyRing,
-    args: &EnrollArgs,
-) -> anyhow::Result<()> {
-    let voice = load_voice(global)?;
-    let report = voice_flow::enroll_voice(
-        store,
-        keys,
-        &voice,
-        &args.subject,
-        &args.voice,
-        args.replace,
-        global.json,
-    )?;
-    emit(global.json, &report, |r| {
-        for c in &r.clips {
+    let report = Both { face, voice };
+    let json = match (&report.face, &report.voice) {
+        (Some(f), None) => serde_json::to_value(f)?,
+        (None, Some(v)) => serde_json::to_value(v)?,
+        _ => serde_json::to_value(&report)?,
+    };
+    emit(global.json, &json, |_| {
+        let r = &report;
+        if let Some(r) = &r.face {
             println!(
-                "{}: {:.1} s of speech in {:.1} s{}",
-                c.file.display(),
-                c.speech_s,
-                c.seconds,
-                c.rejected
-                    .as_deref()
-                    .map(|why| format!(" (not used: {why})"))
-                    .unwrap_or_default()
+                "enrolled {} with {} of {} photo(s) (model {}, template rows {:?})",
+                r.subject,
+                r.accepted,
+                r.photos.len(),
+                r.model_id,
+                r.template_rows
+            );
+            println!(
+                "presentation-attack check: {}",
+                pad::describe(r.presentation_attack_check.as_ref())
             );
         }
-        println!(
-            "enrolled the voice of {} from {:.1} s of speech (model {}, template rows {:?})",
-            r.subject, r.speech_s, r.model_id, r.template_rows
-        );
+        if let Some(r) = &r.voice {
+            for c in &r.clips {
+                println!(
+                    "{}: {:.1} s of speech in {:.1} s{}",
+                    c.file.display(),
+                    c.speech_s,
+                    c.seconds,
+                    c.rejected
+                        .as_deref()
+                        .map(|why| format!(" (not used: {why})"))
+                        .unwrap_or_default()
+                );
+            }
+            println!(
+                "enrolled the voice of {} from {:.1} s of speech (model {}, template rows {:?})",
+                r.subject, r.speech_s, r.model_id, r.template_rows
+            );
+        }
     })
 }

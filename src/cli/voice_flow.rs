@@ -54,20 +54,24 @@ pub struct VoiceEnrollReport {
     pub clips: Vec<ClipReport>,
 }
 
-/// Enrols `subject`'s voice from audio files: each clip with at least
+/// Enrolment clips read and embedded, not yet stored.
+pub struct VoiceClips {
+    clips: Vec<ClipReport>,
+    prints: Vec<(Vec<f32>, serde_json::Value)>,
+    speech_s: f64,
+}
+
+/// Reads and embeds the enrolment clips: each with at least
 /// [`MIN_CLIP_SPEECH_S`] of speech becomes a template; together they need
-/// [`MIN_ENROL_SPEECH_S`]. A face enrolment of the subject is kept.
-pub fn enroll_voice(
-    store: &mut Store,
-    keys: &KeyRing,
+/// [`MIN_ENROL_SPEECH_S`]. Nothing is stored yet, so a face enrolled in
+/// the same run is not stored either when the voice falls short.
+pub fn read_clips(
     voice: &VoicePipeline,
     subject: &str,
     files: &[PathBuf],
-    replace: bool,
     quiet: bool,
-) -> anyhow::Result<VoiceEnrollReport> {
+) -> anyhow::Result<VoiceClips> {
     edgeid::store::validate_subject(subject)?;
-    let spec = voice.embedder().spec();
     let bar = counter(files.len() as u64, "clips", quiet);
     let mut clips = Vec::new();
     let mut prints = Vec::new();
@@ -117,12 +121,35 @@ pub fn enroll_voice(
         "{speech_s:.1} s of speech in the usable clips of {subject}, {MIN_ENROL_SPEECH_S:.0} s needed: \
          nothing was enrolled; record more speech in a quiet place"
     );
+    Ok(VoiceClips {
+        clips,
+        prints,
+        speech_s,
+    })
+}
+
+/// Seals the clips as `subject`'s voice templates (a face enrolment of the
+/// subject is kept), with the audit record.
+pub fn enroll_voice(
+    store: &mut Store,
+    keys: &KeyRing,
+    voice: &VoicePipeline,
+    subject: &str,
+    read: VoiceClips,
+    replace: bool,
+) -> anyhow::Result<VoiceEnrollReport> {
+    let spec = voice.embedder().spec();
+    let VoiceClips {
+        clips,
+        prints,
+        speech_s,
+    } = read;
     let new = voice_templates(spec, &prints);
     let event = Event::Enroll {
         subject,
         detail: serde_json::json!({
             "modality": VOICE, "model_id": spec.id, "model_sha256": spec.sha256,
-            "samples": files.len(), "accepted": prints.len(), "speech_s": speech_s,
+            "samples": clips.len(), "accepted": prints.len(), "speech_s": speech_s,
             "clips": clips.iter().map(|c| serde_json::json!({
                 "speech_s": c.speech_s, "seconds": c.seconds, "rejected": c.rejected,
             })).collect::<Vec<_>>(),
