@@ -33,6 +33,10 @@ struct Report {
     liveness: &'static str,
     /// `[lockout]`: failed attempts allowed per window.
     lockout: String,
+    /// `[decision] modalities`: what a decision needs.
+    modalities: &'static str,
+    /// `[microphone]`: the daemon's voice input, if any.
+    microphone: Option<String>,
 }
 
 pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
@@ -76,6 +80,14 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
             config.lockout.backoff_initial_secs,
             config.lockout.backoff_max_secs
         ),
+        modalities: config.decision.modalities.as_str(),
+        microphone: config.microphone.device.clone().or_else(|| {
+            config
+                .microphone
+                .fifo
+                .as_ref()
+                .map(|f| format!("fifo {}", f.display()))
+        }),
         file,
         problems,
     };
@@ -95,6 +107,8 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<()> {
         println!("  identify {} (walk-up {})", r.identify_enabled, r.walk_up);
         println!("  liveness {}", r.liveness);
         println!("  lockout  {}", r.lockout);
+        println!("  decision {}", r.modalities);
+        println!("  mic      {}", r.microphone.as_deref().unwrap_or("none"));
         for p in &r.problems {
             eprintln!("  problem: {p}");
         }
@@ -118,6 +132,7 @@ fn missing_files(c: &Config) -> Vec<String> {
         need("camera.path", c.camera.path.as_deref());
     }
     need("kek_file", c.kek_file.as_deref());
+    need("microphone.fifo", c.microphone.fifo.as_deref());
     if c.mqtt.enabled {
         need("mqtt.tls.ca_file", c.mqtt.tls.ca_file.as_deref());
         need("mqtt.tls.cert_file", c.mqtt.tls.cert_file.as_deref());
