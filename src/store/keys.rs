@@ -344,10 +344,10 @@ fn unwrap_dek(kek: &Kek, device_id: &str, wrapped: &[u8]) -> Result<DataKey, Key
 }
 
 /// Opens the keys and checks the stored public key against the signing
-/// key's; reads only.
-fn open_ring(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
-    let device_id = device::device_id(store.conn())?;
-    let row = key_row(store.conn())?;
+/// key's; reads only (`store::health` uses it on a read-only connection).
+pub(super) fn open_ring(conn: &rusqlite::Connection, kek: &Kek) -> Result<KeyRing, StoreError> {
+    let device_id = device::device_id(conn)?;
+    let row = key_row(conn)?;
     let dek = unwrap_dek(kek, &device_id, &row.wrapped_dek)?;
     let pkcs8 = dek
         .open(&key_aad("signing-key", &device_id), &row.sealed_signing_key)
@@ -362,7 +362,7 @@ fn open_ring(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
         .into());
     }
     // From here on, this connection appends MAC'd audit records.
-    super::audit::install_key(store.conn(), &dek, &device_id)?;
+    super::audit::install_key(conn, &dek, &device_id)?;
     Ok(KeyRing {
         device_id,
         dek,
@@ -376,7 +376,7 @@ fn open_ring(store: &Store, kek: &Kek) -> Result<KeyRing, StoreError> {
 /// anchor (see `anchor`; the refusal is recorded in the audit log). From
 /// then on every commit moves the anchor forward.
 pub fn unlock(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
-    let ring = open_ring(store, kek)?;
+    let ring = open_ring(store.conn(), kek)?;
     anchor::attach(store, &ring)?;
     Ok(ring)
 }
@@ -384,7 +384,7 @@ pub fn unlock(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
 /// `keys reanchor`: accepts the database as it is after a deliberate
 /// restore (see `anchor::reanchor`). The keys must open.
 pub fn reanchor(store: &mut Store, kek: &Kek) -> Result<Reanchored, StoreError> {
-    let ring = open_ring(store, kek)?;
+    let ring = open_ring(store.conn(), kek)?;
     anchor::reanchor(store, &ring)
 }
 
