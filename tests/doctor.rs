@@ -44,7 +44,8 @@ fn summary<'a>(report: &'a Value, name: &str) -> &'a str {
 /// Runs `doctor --json ARGS` on `device` with `config`; its report.
 fn doctor(device: &Device, config: &Path, args: &[&str], env: &[(&str, &Path)]) -> (Output, Value) {
     let mut cmd = device.command(config);
-    cmd.args(["doctor", "--json", "--timeout-secs", "3"]).args(args);
+    cmd.args(["doctor", "--json", "--timeout-secs", "3"])
+        .args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -97,7 +98,12 @@ fn a_working_device_with_its_bus_and_broker_passes() {
     std::fs::create_dir(&home).expect("home");
     alsa_microphone(&home);
 
-    let (out, report) = doctor(&d, &config, &["--microphone", "edgeid_test"], &[("HOME", &home)]);
+    let (out, report) = doctor(
+        &d,
+        &config,
+        &["--microphone", "edgeid_test"],
+        &[("HOME", &home)],
+    );
     let text = format!("{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
     for name in [
         "camera",
@@ -119,7 +125,10 @@ fn a_working_device_with_its_bus_and_broker_passes() {
     // What was found, not only a verdict.
     assert!(summary(&report, "dbus").contains("owned by :"), "{text}");
     assert!(summary(&report, "inference").starts_with("tract"), "{text}");
-    assert!(summary(&report, "keys").contains("EDGEID_KEK_FILE"), "{text}");
+    assert!(
+        summary(&report, "keys").contains("EDGEID_KEK_FILE"),
+        "{text}"
+    );
     let mic = report["checks"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == "microphone"))
@@ -139,7 +148,9 @@ fn a_working_device_with_its_bus_and_broker_passes() {
         .expect("doctor");
     let screen = String::from_utf8_lossy(&screen.stdout);
     assert!(
-        screen.lines().any(|l| l.starts_with("ok") && l.contains("anchor")),
+        screen
+            .lines()
+            .any(|l| l.starts_with("ok") && l.contains("anchor")),
         "{screen}"
     );
     daemon.stop();
@@ -153,7 +164,9 @@ fn models_with_a_damaged_one(dir: &Path) -> (PathBuf, String) {
     for entry in std::fs::read_dir(models_dir()).expect("models") {
         let path = entry.expect("entry").path();
         let len = path.metadata().expect("meta").len();
-        if path.extension().is_some_and(|e| e == "onnx") && smallest.as_ref().is_none_or(|(l, _)| len < *l) {
+        if path.extension().is_some_and(|e| e == "onnx")
+            && smallest.as_ref().is_none_or(|(l, _)| len < *l)
+        {
             smallest = Some((len, path.clone()));
         }
         std::os::unix::fs::symlink(&path, out.join(path.file_name().expect("name"))).expect("link");
@@ -194,9 +207,16 @@ fn each_broken_part_fails_its_named_check() {
     let (out, report) = doctor(&d, &config, &mic, &[("EDGEID_MODELS_DIR", &models)]);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(status(&report, "models"), "fail", "{report:#}");
-    assert!(summary(&report, "models").contains("sha256") || summary(&report, "models").contains("checksum"), "{report:#}");
+    assert!(
+        summary(&report, "models").contains("sha256")
+            || summary(&report, "models").contains("checksum"),
+        "{report:#}"
+    );
     let spec_id = damaged.trim_end_matches(".onnx");
-    assert!(summary(&report, "models").contains(spec_id.split('_').next().unwrap_or(spec_id)), "{damaged}: {report:#}");
+    assert!(
+        summary(&report, "models").contains(spec_id.split('_').next().unwrap_or(spec_id)),
+        "{damaged}: {report:#}"
+    );
     assert_eq!(report["failed"], 1, "{report:#}");
 
     // No KEK: `keys` fails, the store is still looked at.
@@ -208,7 +228,10 @@ fn each_broken_part_fails_its_named_check() {
     let report = stdout_json(&out);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(status(&report, "keys"), "fail", "{report:#}");
-    assert!(summary(&report, "keys").contains("no key-encryption key"), "{report:#}");
+    assert!(
+        summary(&report, "keys").contains("no key-encryption key"),
+        "{report:#}"
+    );
     assert_eq!(status(&report, "store"), "ok", "{report:#}");
 
     // A broker nobody listens on: `mqtt` fails, within the timeout.
@@ -224,7 +247,11 @@ fn each_broken_part_fails_its_named_check() {
     let (out, report) = doctor(&d, &unreachable, &mic, &[]);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(status(&report, "mqtt"), "fail", "{report:#}");
-    assert!(summary(&report, "mqtt").contains("127.0.0.1") || summary(&report, "mqtt").contains("localhost"), "{report:#}");
+    assert!(
+        summary(&report, "mqtt").contains("127.0.0.1")
+            || summary(&report, "mqtt").contains("localhost"),
+        "{report:#}"
+    );
 
     // A V4L2 camera that is not there (none on this machine).
     let camera = d.write_config(
@@ -234,7 +261,10 @@ fn each_broken_part_fails_its_named_check() {
     let (out, report) = doctor(&d, &camera, &mic, &[]);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(status(&report, "camera"), "fail", "{report:#}");
-    assert!(summary(&report, "camera").contains("no camera at /dev/video-edgeid-none"), "{report:#}");
+    assert!(
+        summary(&report, "camera").contains("no camera at /dev/video-edgeid-none"),
+        "{report:#}"
+    );
 
     // No store yet: `store` fails and says how to make one.
     let fresh = d.dir.join("fresh-state");

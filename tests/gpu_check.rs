@@ -12,7 +12,10 @@ fn repo() -> std::path::PathBuf {
 #[test]
 fn gpu_check_names_what_is_missing_and_runs_nothing() {
     if std::path::Path::new("/dev/nvhost-ctrl").exists()
-        || Command::new("nvidia-smi").arg("-L").output().is_ok_and(|o| o.status.success())
+        || Command::new("nvidia-smi")
+            .arg("-L")
+            .output()
+            .is_ok_and(|o| o.status.success())
     {
         // What this test checks (failing clearly without one) cannot happen here.
         eprintln!("\n*** an NVIDIA GPU is present: run scripts/gpu-check itself ***\n");
@@ -29,7 +32,11 @@ fn gpu_check_names_what_is_missing_and_runs_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
     for line in ["gpu", "libonnxruntime", "tensorrt"] {
         assert!(
             stdout

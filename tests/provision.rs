@@ -78,7 +78,10 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, u32, u32, Vec<u8>)> {
             }
             let meta = std::fs::symlink_metadata(&path).expect("meta");
             let content = if meta.file_type().is_symlink() {
-                std::fs::read_link(&path).expect("link").into_os_string().into_encoded_bytes()
+                std::fs::read_link(&path)
+                    .expect("link")
+                    .into_os_string()
+                    .into_encoded_bytes()
             } else if meta.is_dir() {
                 stack.push(path.clone());
                 Vec::new()
@@ -127,7 +130,13 @@ fn kid(root: &Path, kek: &Path) -> Result<String, String> {
 #[test]
 fn provisioning_twice_in_a_scratch_root_changes_nothing_the_second_time() {
     require!(root_user());
-    require!(tools(&["useradd", "groupadd", "usermod", "systemctl", "shred"]));
+    require!(tools(&[
+        "useradd",
+        "groupadd",
+        "usermod",
+        "systemctl",
+        "shred"
+    ]));
     let tmp = scratch_root();
     let root = tmp.path();
 
@@ -153,7 +162,10 @@ fn provisioning_twice_in_a_scratch_root_changes_nothing_the_second_time() {
     // The state directory and the store belong to the service user.
     let state = root.join("var/lib/edgeid");
     let meta = std::fs::metadata(&state).expect("state dir");
-    assert_eq!((meta.mode() & 0o7777, meta.uid(), meta.gid()), (0o700, uid, gid));
+    assert_eq!(
+        (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+        (0o700, uid, gid)
+    );
     for f in std::fs::read_dir(&state).expect("state") {
         let f = f.expect("entry").path();
         let m = std::fs::metadata(&f).expect("meta");
@@ -177,7 +189,10 @@ fn provisioning_twice_in_a_scratch_root_changes_nothing_the_second_time() {
             .is_ok(),
         "the unit is not enabled"
     );
-    assert!(root.join("etc/dbus-1/system.d/org.edgeid.Auth1.conf").is_file());
+    assert!(
+        root.join("etc/dbus-1/system.d/org.edgeid.Auth1.conf")
+            .is_file()
+    );
     let kid_before = kid(root, &kek).expect("the KEK opens the store");
 
     // Again: nothing changes, the keys stay.
@@ -197,7 +212,10 @@ fn provisioning_twice_in_a_scratch_root_changes_nothing_the_second_time() {
     let saved = std::fs::read(&kek).expect("KEK");
     std::fs::write(&kek, [7u8; 32]).expect("wrong KEK");
     let third = provision(root);
-    assert!(!third.status.success(), "a KEK that does not open the store was accepted");
+    assert!(
+        !third.status.success(),
+        "a KEK that does not open the store was accepted"
+    );
     assert!(
         String::from_utf8_lossy(&third.stderr).contains("does not open"),
         "{}",

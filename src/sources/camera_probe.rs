@@ -130,8 +130,12 @@ mod tests {
 
     #[test]
     fn a_missing_device_is_named() {
-        let e = probe(Path::new("/dev/no-such-video"), PixelFormat::Mjpeg, (640, 480))
-            .expect_err("missing");
+        let e = probe(
+            Path::new("/dev/no-such-video"),
+            PixelFormat::Mjpeg,
+            (640, 480),
+        )
+        .expect_err("missing");
         assert!(matches!(e, CameraProbeError::NotFound(_)));
         assert!(e.to_string().contains("/dev/no-such-video"), "{e}");
     }

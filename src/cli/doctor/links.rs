@@ -22,7 +22,9 @@ pub async fn dbus(c: &DbusConfig, timeout: Duration) -> Check {
     {
         return Check::fail(
             NAME,
-            format!("the bus policy for {BUS_NAME} is not installed: the system bus will not let the daemon own its name"),
+            format!(
+                "the bus policy for {BUS_NAME} is not installed: the system bus will not let the daemon own its name"
+            ),
             "install systemd/org.edgeid.Auth1.conf into /usr/share/dbus-1/system.d/ (the .deb does) and `systemctl reload dbus`",
         );
     }
@@ -63,7 +65,11 @@ pub async fn mqtt(config: &Config, timeout: Duration) -> Check {
             format!(
                 "broker {address} accepted a connection in {:.0} ms{}",
                 p.connect_ms,
-                if p.tls { " over TLS (handshake ok)" } else { " (plain TCP, no TLS)" }
+                if p.tls {
+                    " over TLS (handshake ok)"
+                } else {
+                    " (plain TCP, no TLS)"
+                }
             ),
         )
         .with_detail(p),

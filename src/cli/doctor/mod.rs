@@ -52,9 +52,10 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut checks: Vec<Check> = Vec::new();
-    checks.push(devices::camera(&config.camera));
-    checks.push(devices::microphone(&args.microphone, listen));
+    let mut checks: Vec<Check> = vec![
+        devices::camera(&config.camera),
+        devices::microphone(&args.microphone, listen),
+    ];
     checks.extend(models::check(global));
     checks.extend(store::check(global, &config));
     checks.push(runtime.block_on(links::dbus(&config.dbus, timeout)));

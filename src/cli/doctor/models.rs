@@ -36,7 +36,12 @@ pub fn check(global: &GlobalArgs) -> Vec<Check> {
     } else {
         Check::fail(
             "models",
-            format!("{} of {} failed: {}", bad.len(), report.models.len(), bad.join("; ")),
+            format!(
+                "{} of {} failed: {}",
+                bad.len(),
+                report.models.len(),
+                bad.join("; ")
+            ),
             "a damaged or replaced model file: reinstall the package (never edit models in place)",
         )
     };
@@ -50,5 +55,8 @@ pub fn check(global: &GlobalArgs) -> Vec<Check> {
         ),
         _ => Check::ok("inference", info.to_string()),
     };
-    vec![models.with_detail(&report.models), inference.with_detail(info)]
+    vec![
+        models.with_detail(&report.models),
+        inference.with_detail(info),
+    ]
 }

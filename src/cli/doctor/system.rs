@@ -26,7 +26,10 @@ pub fn time_sync() -> Check {
         );
     }
     if Path::new(TIMESYNCD_FLAG).exists() {
-        return Check::ok(NAME, format!("{now_text}, synchronised (systemd-timesyncd)"));
+        return Check::ok(
+            NAME,
+            format!("{now_text}, synchronised (systemd-timesyncd)"),
+        );
     }
     let mut tx: libc::timex = zeroed_timex();
     // SAFETY: adjtimex with modes 0 only reads the kernel's clock state
@@ -63,7 +66,11 @@ pub fn disk(state_dir: &Path) -> Check {
     const NAME: &str = "disk";
     // The state directory may not exist yet (before provisioning).
     let Some(existing) = state_dir.ancestors().find(|p| p.exists()) else {
-        return Check::fail(NAME, "no existing directory above the state directory", "check --state-dir");
+        return Check::fail(
+            NAME,
+            "no existing directory above the state directory",
+            "check --state-dir",
+        );
     };
     match nix::sys::statvfs::statvfs(existing) {
         Ok(s) => {

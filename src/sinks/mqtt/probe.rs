@@ -25,15 +25,20 @@ pub struct BrokerProbe {
 
 /// Connects as `edgeid-<device>-doctor`; fails on refusal, TLS or I/O
 /// errors, a CONNACK other than success, or no answer within `timeout`.
-pub async fn probe(c: &MqttConfig, device: &str, timeout: Duration) -> Result<BrokerProbe, MqttError> {
+pub async fn probe(
+    c: &MqttConfig,
+    device: &str,
+    timeout: Duration,
+) -> Result<BrokerProbe, MqttError> {
     let options = connection(c, format!("edgeid-{device}-doctor"))?;
     let (client, mut eventloop) = AsyncClient::new(options, 4);
     let start = Instant::now();
     let connack = tokio::time::timeout(timeout, async {
         loop {
-            match eventloop.poll().await? {
-                Event::Incoming(Packet::ConnAck(ack)) => return Ok(ack.code),
-                _ => continue,
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => break Ok(ack.code),
+                Ok(_) => continue,
+                Err(e) => break Err(e),
             }
         }
     })

@@ -36,7 +36,9 @@ pub fn probe(device: &str, listen: Duration) -> Result<MicProbe, AudioError> {
     let start = Instant::now();
     let deadline = start + listen;
     let (mut frames, mut sum_sq, mut count, mut peak) = (0usize, 0f64, 0usize, 0f32);
-    while Instant::now() < deadline || (frames == 0 && start.elapsed() < listen + Duration::from_secs(1)) {
+    while Instant::now() < deadline
+        || (frames == 0 && start.elapsed() < listen + Duration::from_secs(1))
+    {
         let Some(chunk) = mic.next_timeout(Duration::from_millis(100)) else {
             continue;
         };
@@ -49,10 +51,15 @@ pub fn probe(device: &str, listen: Duration) -> Result<MicProbe, AudioError> {
     }
     if frames == 0 {
         let status = mic.status();
-        let why = status.last_error.unwrap_or_else(|| "no audio arrived".to_owned());
+        let why = status
+            .last_error
+            .unwrap_or_else(|| "no audio arrived".to_owned());
         return Err(AudioError::Microphone {
             device: device.to_owned(),
-            detail: format!("opened, but captured nothing in {:.1} s: {why}", listen.as_secs_f64() + 1.0),
+            detail: format!(
+                "opened, but captured nothing in {:.1} s: {why}",
+                listen.as_secs_f64() + 1.0
+            ),
         });
     }
     Ok(MicProbe {
