@@ -141,14 +141,24 @@ fn kek_only(kek: Result<Kek, KeyError>) -> Check {
     match kek {
         Ok(k) => Check::ok("keys", format!("KEK from {} (store not opened)", k.source)),
         Err(KeyError::NoKek) => match installed_credential() {
-            Some(path) => Check::warn(
-                "keys",
-                format!(
-                    "the KEK is the systemd credential {}: only the service can read it, so the keys were not opened",
-                    path.display()
-                ),
-                "to check them too: systemd-run --pipe --wait -p User=edgeid -p LoadCredentialEncrypted=edgeid.kek edgeid doctor",
-            ),
+            Some(path) => {
+                let load = if path.starts_with(CREDENTIAL_STORES[0]) {
+                    "LoadCredentialEncrypted"
+                } else {
+                    "LoadCredential"
+                };
+                Check::warn(
+                    "keys",
+                    format!(
+                        "the KEK is the systemd credential {}: only the service can read it, so the keys were not opened",
+                        path.display()
+                    ),
+                    format!(
+                        "to check them too: systemd-run --pipe --wait -p User=edgeid -p {load}=edgeid.kek:{} edgeid doctor",
+                        path.display()
+                    ),
+                )
+            }
             None => Check::fail(
                 "keys",
                 KeyError::NoKek.to_string(),
