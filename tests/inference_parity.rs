@@ -31,6 +31,21 @@ fn ort_backend(library: &Path, providers: &[Provider]) -> Result<OrtBackend, Inf
     })
 }
 
+/// The providers the parity test asks of ONNX Runtime: the CPU here;
+/// `scripts/gpu-check` sets `EDGEID_PARITY_PROVIDERS=tensorrt,cuda` on an
+/// NVIDIA machine, and the first one must then be the one obtained.
+fn parity_providers() -> Vec<Provider> {
+    let Ok(list) = std::env::var("EDGEID_PARITY_PROVIDERS") else {
+        return vec![Provider::Cpu];
+    };
+    list.split(',')
+        .map(|name| {
+            serde_json::from_value(serde_json::Value::String(name.trim().to_owned()))
+                .unwrap_or_else(|e| panic!("EDGEID_PARITY_PROVIDERS: {name:?}: {e}"))
+        })
+        .collect()
+}
+
 /// The sample photo at the model's input size, normalised as the manifest says.
 fn photo_input(photo: &image::RgbImage, spec: &edgeid::infer::ModelSpec) -> Tensor {
     if spec.input.layout == edgeid::infer::manifest::Layout::Ntf {
@@ -74,7 +89,8 @@ fn every_model_gives_the_same_outputs_on_both_backends() {
     let photo = image::open(photos.join("obama.jpg"))
         .expect("photo")
         .to_rgb8();
-    let ort = ort_backend(&library, &[Provider::Cpu]).expect("ONNX Runtime backend");
+    let providers = parity_providers();
+    let ort = ort_backend(&library, &providers).expect("ONNX Runtime backend");
     let tract = default_backend();
     let manifest = manifest();
     assert!(
@@ -115,7 +131,10 @@ fn every_model_gives_the_same_outputs_on_both_backends() {
         }
     }
     let info = ort.info();
-    assert_eq!((info.backend, info.provider), ("onnxruntime", Some("cpu")));
+    assert_eq!(
+        (info.backend, info.provider),
+        ("onnxruntime", Some(providers[0].as_str()))
+    );
     assert!(
         info.version.is_some_and(|v| v.starts_with("1.")),
         "{:?}",

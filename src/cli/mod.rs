@@ -10,6 +10,7 @@ mod bench_voice;
 mod compare;
 mod config_check;
 mod demo;
+mod doctor;
 mod enroll;
 #[cfg(feature = "eval")]
 mod eval;
@@ -123,6 +124,8 @@ pub enum Command {
     /// Check the configuration file.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// Check this device end to end (camera, microphone, models, keys, store, bus, broker, clock, disk).
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => audit::run(global, cmd),
         Command::Run(args) => run::run(global, args),
         Command::Config(cmd) => config_check::run(global, cmd),
+        Command::Doctor(args) => doctor::run(global, args),
     }
 }
 

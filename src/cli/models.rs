@@ -18,20 +18,48 @@ pub enum ModelsCommand {
 }
 
 #[derive(Serialize)]
-struct CheckRow {
-    id: String,
-    role: String,
-    file: String,
-    ok: bool,
+pub struct CheckRow {
+    pub id: String,
+    pub role: String,
+    pub file: String,
+    pub ok: bool,
     /// The execution provider the model got ("cpu" on tract).
-    provider: Option<&'static str>,
-    error: Option<String>,
+    pub provider: Option<&'static str>,
+    pub error: Option<String>,
 }
 
 #[derive(Serialize)]
-struct CheckReport {
-    inference: BackendInfo,
-    models: Vec<CheckRow>,
+pub struct CheckReport {
+    pub inference: BackendInfo,
+    pub models: Vec<CheckRow>,
+}
+
+/// Verifies every model's checksum and loads it with the configured
+/// backend (`models check`, `doctor`).
+pub fn check_all(global: &GlobalArgs) -> anyhow::Result<CheckReport> {
+    let manifest = open_manifest(global)?;
+    let backend = config_backend(global)?;
+    let models = manifest
+        .models()
+        .iter()
+        .map(|m| {
+            let result = manifest
+                .read_verified(m)
+                .and_then(|bytes| backend.load(m, &bytes));
+            CheckRow {
+                id: m.id.clone(),
+                role: m.role.to_string(),
+                file: manifest.path_of(m).display().to_string(),
+                ok: result.is_ok(),
+                provider: result.as_ref().ok().map(|s| s.provider()),
+                error: result.err().map(|e| e.to_string()),
+            }
+        })
+        .collect();
+    Ok(CheckReport {
+        inference: backend.info(),
+        models,
+    })
 }
 
 pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
@@ -52,29 +80,8 @@ pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
             }
         }),
         ModelsCommand::Check => {
-            let backend = config_backend(global)?;
-            let rows: Vec<CheckRow> = manifest
-                .models()
-                .iter()
-                .map(|m| {
-                    let result = manifest
-                        .read_verified(m)
-                        .and_then(|bytes| backend.load(m, &bytes));
-                    CheckRow {
-                        id: m.id.clone(),
-                        role: m.role.to_string(),
-                        file: manifest.path_of(m).display().to_string(),
-                        ok: result.is_ok(),
-                        provider: result.as_ref().ok().map(|s| s.provider()),
-                        error: result.err().map(|e| e.to_string()),
-                    }
-                })
-                .collect();
-            let failed = rows.iter().filter(|r| !r.ok).count();
-            let report = CheckReport {
-                inference: backend.info(),
-                models: rows,
-            };
+            let report = check_all(global)?;
+            let failed = report.models.iter().filter(|r| !r.ok).count();
             emit(global.json, &report, |r| {
                 println!("inference: {}", r.inference);
                 for r in &r.models {

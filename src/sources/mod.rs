@@ -6,7 +6,8 @@
 //!   orientation and a decompression-bomb guard.
 //! - `y4m`, `raw`: YUV4MPEG2 and raw RGB/YUYV/I420 streams (stdin, FIFO, file).
 //! - `folder`: an image folder played at a frame rate (the test camera).
-//! - `camera`: V4L2 cameras (feature `camera`) and their pixel formats.
+//! - `camera`: V4L2 cameras (feature `camera`) and their pixel formats;
+//!   `camera_probe`: what a device offers, without capturing (`doctor`).
 //! - `capture`: the [`FrameSource`] trait and the capture thread with its
 //!   latest-frame-wins slot, retry with backoff and status.
 //! - `config`: the `[camera]` section, and the source factory it describes.
@@ -14,6 +15,7 @@
 
 pub mod audio;
 pub mod camera;
+pub mod camera_probe;
 pub mod capture;
 pub mod config;
 pub mod folder;

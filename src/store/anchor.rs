@@ -332,7 +332,7 @@ impl Anchoring {
 }
 
 /// Why a store is refused.
-enum Refusal {
+pub(super) enum Refusal {
     Behind(Position),
     Diverged(Position),
     Missing,
@@ -340,7 +340,7 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn problem(&self) -> &'static str {
+    pub(super) fn problem(&self) -> &'static str {
         match self {
             Refusal::Behind(_) => "behind",
             Refusal::Diverged(_) => "diverged",
@@ -349,7 +349,7 @@ impl Refusal {
         }
     }
 
-    fn anchored(&self) -> Option<&Position> {
+    pub(super) fn anchored(&self) -> Option<&Position> {
         match self {
             Refusal::Behind(p) | Refusal::Diverged(p) => Some(p),
             Refusal::Missing | Refusal::Unauthentic => None,
@@ -379,7 +379,7 @@ impl Refusal {
 
 /// Whether the database at `here` can be served given the valid anchor at
 /// `anchored`.
-fn compare(
+pub(super) fn compare(
     conn: &Connection,
     here: &Position,
     anchored: &Position,
@@ -413,7 +413,7 @@ fn reset_event_name() -> &'static str {
 }
 
 /// Whether the store has ever been anchored (its audit log says so).
-fn ever_anchored(conn: &Connection) -> Result<bool, StoreError> {
+pub(super) fn ever_anchored(conn: &Connection) -> Result<bool, StoreError> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM audit WHERE event = ?1)",
         [reset_event_name()],

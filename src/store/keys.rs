@@ -344,10 +344,10 @@ fn unwrap_dek(kek: &Kek, device_id: &str, wrapped: &[u8]) -> Result<DataKey, Key
 }
 
 /// Opens the keys and checks the stored public key against the signing
-/// key's; writes only to record a swapped key.
-fn open_ring(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
-    let device_id = device::device_id(store.conn())?;
-    let row = key_row(store.conn())?;
+/// key's; reads only (`store::health` uses it on a read-only connection).
+pub(super) fn open_ring(conn: &rusqlite::Connection, kek: &Kek) -> Result<KeyRing, StoreError> {
+    let device_id = device::device_id(conn)?;
+    let row = key_row(conn)?;
     let dek = unwrap_dek(kek, &device_id, &row.wrapped_dek)?;
     let pkcs8 = dek
         .open(&key_aad("signing-key", &device_id), &row.sealed_signing_key)
@@ -355,7 +355,6 @@ fn open_ring(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
     let signer = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::SigningKey)?;
     let kid = crate::verdict::jwk::thumbprint(signer.public_key().as_ref());
     if row.public_key != signer.public_key().as_ref() || row.kid != kid {
-        record_substitution(store, &dek, &device_id, &row, &kid);
         return Err(KeyError::PublicKeyMismatch {
             stored_kid: row.kid,
             derived_kid: kid,
@@ -363,7 +362,7 @@ fn open_ring(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
         .into());
     }
     // From here on, this connection appends MAC'd audit records.
-    super::audit::install_key(store.conn(), &dek, &device_id)?;
+    super::audit::install_key(conn, &dek, &device_id)?;
     Ok(KeyRing {
         device_id,
         dek,
@@ -372,16 +371,19 @@ fn open_ring(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
     })
 }
 
-/// Records a swapped public key in the audit log (MAC'd: the DEK opened),
+/// Records a swapped public key in the audit log (MAC'd: the DEK opens),
 /// once for a run of refusals; a store that cannot be written (a full
 /// disk) is still refused, with a warning.
-fn record_substitution(
-    store: &mut Store,
-    dek: &DataKey,
-    device_id: &str,
-    row: &KeyRow,
-    derived_kid: &str,
-) {
+fn record_substitution(store: &mut Store, kek: &Kek, derived_kid: &str) {
+    let opened = device::device_id(store.conn()).and_then(|device_id| {
+        let row = key_row(store.conn())?;
+        let dek = unwrap_dek(kek, &device_id, &row.wrapped_dek)?;
+        Ok((device_id, row, dek))
+    });
+    let Ok((device_id, row, dek)) = opened else {
+        return;
+    };
+    let (dek, device_id, row) = (&dek, device_id.as_str(), &row);
     let stored_key = hex::encode(&row.public_key);
     let event = super::audit::Event::KeySubstituted {
         stored_kid: &row.kid,
@@ -420,7 +422,20 @@ fn record_substitution(
 /// anchor (see `anchor`; the refusal is recorded in the audit log). From
 /// then on every commit moves the anchor forward.
 pub fn unlock(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
-    let ring = open_ring(store, kek)?;
+    let ring = match open_ring(store.conn(), kek) {
+        Err(StoreError::Key(KeyError::PublicKeyMismatch {
+            stored_kid,
+            derived_kid,
+        })) => {
+            record_substitution(store, kek, &derived_kid);
+            return Err(KeyError::PublicKeyMismatch {
+                stored_kid,
+                derived_kid,
+            }
+            .into());
+        }
+        opened => opened?,
+    };
     anchor::attach(store, &ring)?;
     Ok(ring)
 }
@@ -428,7 +443,7 @@ pub fn unlock(store: &mut Store, kek: &Kek) -> Result<KeyRing, StoreError> {
 /// `keys reanchor`: accepts the database as it is after a deliberate
 /// restore (see `anchor::reanchor`). The keys must open.
 pub fn reanchor(store: &mut Store, kek: &Kek) -> Result<Reanchored, StoreError> {
-    let ring = open_ring(store, kek)?;
+    let ring = open_ring(store.conn(), kek)?;
     anchor::reanchor(store, &ring)
 }
 

@@ -10,6 +10,7 @@
 //! - `anchor`: the rollback anchor beside the database, so an older copy of
 //!   the database is refused; `commit`: the transactions that move it.
 //! - `device`: device id and the monotonic verdict sequence.
+//! - `health`: the store looked at read-only (`edgeid doctor`).
 //! - `templates`: subjects and their sealed templates.
 //! - `audit`: the SHA-256 hash-chained audit log.
 //! - `lockout`: failed-attempt records that survive restarts.
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod commit;
 pub mod device;
 pub mod files;
+pub mod health;
 pub mod keys;
 pub mod lockout;
 pub mod queue;

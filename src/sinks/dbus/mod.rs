@@ -7,6 +7,7 @@
 //!   administer; checked in edgeid so a mis-installed bus policy does not
 //!   open enrollment to everyone.
 //! - `service`: connect, claim the name, forward engine events as signals.
+//! - `probe`: who owns the name, is the policy installed (`edgeid doctor`).
 //!
 //! The sink reaches the engine only through `api::EngineHandle`; the
 //! daemon hands it its channels.
@@ -14,6 +15,7 @@
 pub mod auth;
 pub mod config;
 pub mod interface;
+pub mod probe;
 pub mod service;
 
 pub use config::{DbusConfig, DbusConfigError};

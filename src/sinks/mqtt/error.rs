@@ -18,6 +18,12 @@ pub enum MqttError {
     /// The broker connection failed (refused, TLS, I/O, timeout).
     #[error(transparent)]
     Connection(#[from] rumqttc::v5::ConnectionError),
+    /// No CONNACK within the time given (`probe`).
+    #[error("the broker did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The broker answered the CONNECT with a refusal (`probe`).
+    #[error("the broker refused the connection: {0}")]
+    Refused(String),
     #[error("the MQTT event loop stopped")]
     EventLoopStopped,
     /// The device id cannot name a topic level (set at `keys init`).

@@ -20,6 +20,7 @@
 //! - `outbox`: the on-disk verdict queue, as the sink uses it.
 //! - `delivery`: the queue → broker path, in order, within a window.
 //! - `request`: the request schema (pure, no I/O).
+//! - `probe`: one connection with the daemon's settings (`edgeid doctor`).
 //! - `intake`: requests → engine; refusals on `error`.
 //! - `latency`: frame-to-bus marks, their log line and the observer.
 //!
@@ -35,6 +36,7 @@ pub mod latency;
 mod link;
 mod options;
 pub mod outbox;
+pub mod probe;
 pub mod request;
 mod sink;
 mod topics;

@@ -35,8 +35,23 @@ pub(super) fn options(
         .client_id
         .clone()
         .unwrap_or_else(|| format!("edgeid-{device}"));
-    let mut o = MqttOptions::new(client_id, c.host.clone(), c.port);
+    let mut o = connection(c, client_id)?;
     o.set_keep_alive(Duration::from_secs(c.keep_alive_secs.max(5)));
+    o.set_last_will(LastWill::new(
+        &topics.status,
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+        None,
+    ));
+    Ok(o)
+}
+
+/// How to reach the broker, as `client_id`: address, timeouts, TCP,
+/// credentials and TLS, without the daemon's session (will, keep-alive):
+/// `probe` connects with exactly what the daemon would.
+pub(super) fn connection(c: &MqttConfig, client_id: String) -> Result<MqttOptions, MqttError> {
+    let mut o = MqttOptions::new(client_id, c.host.clone(), c.port);
     o.set_clean_start(true);
     o.set_connection_timeout(5);
     // A verdict is one small PUBLISH written right after a quiet spell (the
@@ -50,13 +65,6 @@ pub(super) fn options(
     o.set_network_options(network);
     // Asks the broker not to forward anything larger; bounds what we read.
     o.set_max_packet_size(Some(64 * 1024));
-    o.set_last_will(LastWill::new(
-        &topics.status,
-        "offline",
-        QoS::AtLeastOnce,
-        true,
-        None,
-    ));
     if let Some(user) = &c.username {
         let password = match &c.password_file {
             Some(p) => read_text("mqtt.password_file", p)?.trim_end().to_owned(),

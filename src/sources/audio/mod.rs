@@ -13,6 +13,7 @@
 //! - `mic`: a microphone through cpal (ALSA), captured on its own thread
 //!   into a bounded ring of timestamped chunks.
 //! - `load`: reads a whole source to 16 kHz mono under a length limit.
+//! - `probe`: a microphone listened to for a moment (`edgeid doctor`).
 
 pub mod config;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod file;
 pub mod load;
 pub mod mic;
 pub mod pcm;
+pub mod probe;
 pub mod resample;
 
 use std::time::Instant;
