@@ -36,6 +36,10 @@ pub enum EvalCommand {
     /// Speaker verification on DIR/<speaker>/*.flac|wav: EER, TAR at FAR
     /// 1e-2 and 1e-3, the DET curve.
     Voice(super::eval_voice::VoiceArgs),
+    /// Liveness end to end on clips (DIR/live, DIR/attack/<kind>): BPCER,
+    /// APCER per attack kind, time to decision, the DET curve; or render
+    /// such a dataset from photos with --generate.
+    Liveness(super::eval_liveness::LivenessArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +118,7 @@ pub fn run(global: &GlobalArgs, cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Faces(args) => faces(global, args),
         EvalCommand::Pad(args) => pad(global, args),
         EvalCommand::Voice(args) => super::eval_voice::voice(global, args),
+        EvalCommand::Liveness(args) => super::eval_liveness::liveness(global, args),
     }
 }
 

@@ -14,6 +14,8 @@ mod enroll;
 #[cfg(feature = "eval")]
 mod eval;
 #[cfg(feature = "eval")]
+mod eval_liveness;
+#[cfg(feature = "eval")]
 mod eval_voice;
 pub mod exit;
 mod flow;
