@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Args;
 
 use edgeid::decision::liveness::{LivenessMode, LivenessPolicy};
-use edgeid::eval::liveness::dataset::{clip_path, read_dataset, read_frames, write_clip};
+use edgeid::eval::liveness::dataset::{
+    clip_path, read_dataset, read_frames, write_clip, write_png_frames,
+};
 use edgeid::eval::liveness::report::LivenessReport;
 use edgeid::eval::liveness::run::{ClipResult, check_for, run_clip, sweep_key, with_threshold};
 use edgeid::eval::liveness::{ClipKind, ClipSpec, Subject, render_clip};
@@ -50,6 +52,10 @@ pub struct LivenessArgs {
     /// Frame rate the clips are played at (and generated at).
     #[arg(long, default_value_t = 15)]
     pub fps: u32,
+    /// Write generated clips as folders of numbered PNG frames instead of
+    /// Y4M files.
+    #[arg(long)]
+    pub png: bool,
     /// Liveness mode to judge with (default: the config's `[liveness] mode`).
     #[arg(long)]
     pub mode: Option<Mode>,
@@ -110,7 +116,12 @@ fn generate(global: &GlobalArgs, args: &LivenessArgs, dir: &Path) -> anyhow::Res
             let subject = &subjects[n % subjects.len()];
             let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(n as u64);
             let clip = render_clip(subject, kind, spec, seed)?;
-            write_clip(&clip_path(dir, kind, n), &clip, args.fps)?;
+            let path = clip_path(dir, kind, n);
+            if args.png {
+                write_png_frames(&path.with_extension(""), &clip)?;
+            } else {
+                write_clip(&path, &clip, args.fps)?;
+            }
             bar.inc(1);
         }
     }

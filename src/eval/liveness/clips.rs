@@ -237,15 +237,15 @@ fn live_frames(
     };
     let first_blink = rng.range(0.15, 0.6);
     let blink_every = rng.range(2.0, 4.0);
-    let blink_len = rng.range(0.2, 0.35);
+    let blink_len = rng.range(0.3, 0.45);
     Ok((0..spec.frames())
         .map(|k| {
             let t = k as f32 / spec.fps;
             let since = (t - first_blink).rem_euclid(blink_every);
             let closure = if t >= first_blink && since < blink_len {
-                // Down fast, up a little slower.
+                // Down fast, shut a moment, up a little slower.
                 let x = since / blink_len;
-                if x < 0.4 { x / 0.4 } else { (1.0 - x) / 0.6 }
+                (x / 0.25).min(1.0).min((1.0 - x) / 0.4)
             } else {
                 0.0
             };

@@ -47,6 +47,12 @@ pub enum DatasetError {
     },
     #[error("{path}: a side sidecar says image_left or image_right, not {found:?}")]
     Side { path: PathBuf, found: String },
+    #[error("cannot write {path}: {source}")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
     #[error("clip {0} has no frames")]
     NoFrames(PathBuf),
 }
@@ -208,13 +214,29 @@ pub fn clip_path(dir: &Path, kind: ClipKind, n: usize) -> PathBuf {
     folder.join(format!("{n:04}.y4m"))
 }
 
-/// Writes a clip (and its side sidecar) as `path`.
+/// Writes a clip (and its side sidecar) as the Y4M file `path`.
 pub fn write_clip(path: &Path, clip: &Clip, fps: u32) -> Result<(), DatasetError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let file = std::fs::File::create(path).map_err(io(path))?;
     write_y4m(&mut BufWriter::new(file), &clip.frames, fps).map_err(io(path))?;
+    write_side(path, clip)
+}
+
+/// Writes a clip (and its side sidecar) as the folder `dir` of numbered PNGs.
+pub fn write_png_frames(dir: &Path, clip: &Clip) -> Result<(), DatasetError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    for (k, frame) in clip.frames.iter().enumerate() {
+        let path = dir.join(format!("{k:04}.png"));
+        frame
+            .save(&path)
+            .map_err(|source| DatasetError::Encode { path, source })?;
+    }
+    write_side(dir, clip)
+}
+
+fn write_side(path: &Path, clip: &Clip) -> Result<(), DatasetError> {
     if let Some(side) = clip.side {
         let text = match side {
             TurnSide::ImageLeft => "image_left\n",

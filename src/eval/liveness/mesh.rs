@@ -22,6 +22,12 @@ pub const RIGHT_UPPER_LID: [usize; 9] = [33, 246, 161, 160, 159, 158, 157, 173, 
 pub const RIGHT_LOWER_LID: [usize; 9] = [33, 7, 163, 144, 145, 153, 154, 155, 133];
 pub const LEFT_UPPER_LID: [usize; 9] = [263, 466, 388, 387, 386, 385, 384, 398, 362];
 pub const LEFT_LOWER_LID: [usize; 9] = [263, 249, 390, 373, 374, 380, 381, 382, 362];
+/// The row of points above each upper lid (the crease), paired with the
+/// lid points between the corners: a closing lid pulls it down too.
+const RIGHT_CREASE: [usize; 7] = [247, 30, 29, 27, 28, 56, 190];
+const LEFT_CREASE: [usize; 7] = [467, 260, 259, 257, 258, 286, 414];
+/// How far the crease follows the lid.
+const CREASE_FOLLOWS: f32 = 0.6;
 /// Inner lip line, mouth corner to mouth corner.
 const UPPER_INNER_LIP: [usize; 11] = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308];
 const LOWER_INNER_LIP: [usize; 11] = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308];
@@ -152,6 +158,17 @@ impl Head {
             for (&u, &l) in upper.iter().zip(&lower) {
                 let (a, b) = (self.rest[u], self.rest[l]);
                 self.mesh.vertices[u] = std::array::from_fn(|d| a[d] + c * (b[d] - a[d]));
+            }
+        }
+        for (crease, upper, lower) in [
+            (RIGHT_CREASE, RIGHT_UPPER_LID, RIGHT_LOWER_LID),
+            (LEFT_CREASE, LEFT_UPPER_LID, LEFT_LOWER_LID),
+        ] {
+            for (k, &i) in crease.iter().enumerate() {
+                let (a, b) = (self.rest[upper[k + 1]], self.rest[lower[k + 1]]);
+                let r = self.rest[i];
+                self.mesh.vertices[i] =
+                    std::array::from_fn(|d| r[d] + CREASE_FOLLOWS * c * (b[d] - a[d]));
             }
         }
     }
