@@ -171,7 +171,7 @@ fn evaluate(global: &GlobalArgs, args: &LivenessArgs, dir: &Path) -> anyhow::Res
             (ClipKind::Live, side) => side,
             (_, Some(TurnSide::ImageLeft)) => Some(TurnSide::ImageRight),
             (_, Some(TurnSide::ImageRight)) => Some(TurnSide::ImageLeft),
-            (_, None) if i % 2 == 0 => Some(TurnSide::ImageLeft),
+            (_, None) if i.is_multiple_of(2) => Some(TurnSide::ImageLeft),
             (_, None) => Some(TurnSide::ImageRight),
         };
         anyhow::ensure!(

@@ -194,7 +194,7 @@ impl CameraDrift {
         Exposure {
             gain: 1.0 + self.gain.at(t),
             noise: self.noise,
-            blur: u32::from(k % self.blur_every == 0),
+            blur: u32::from(k.is_multiple_of(self.blur_every)),
         }
     }
 }
