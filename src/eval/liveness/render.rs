@@ -183,8 +183,8 @@ mod tests {
             ..Pose::default()
         };
         canvas.draw(&sheet((40, 40), 40.0, None), &near, &red, 1);
-        canvas.draw(&sheet((40, 40), 80.0, None), &far, &blue, 2);
-        // The near sheet: 40 mm at 100 mm, focal 64 → 25.6 px square.
+        canvas.draw(&sheet((40, 40), 160.0, None), &far, &blue, 2);
+        // Near: 40 mm at 100 mm, focal 64 → 25.6 px; far: 160 mm at 200 mm → 51.2 px.
         assert_eq!(canvas.image.get_pixel(32, 24).0, [200, 0, 0]);
         assert_eq!(canvas.image.get_pixel(32 + 16, 24).0, [0, 0, 200]);
         assert_eq!(canvas.image.get_pixel(1, 1).0, [0, 0, 0]);
