@@ -40,6 +40,10 @@ pub enum EvalCommand {
     /// identity paired with a speaker): EER and TAR at FAR side by side,
     /// and the fitted fusion for the manifest.
     Fused(super::eval_fused::FusedArgs),
+    /// Liveness end to end on clips (DIR/live, DIR/attack/<kind>): BPCER,
+    /// APCER per attack kind, time to decision, the DET curve; or render
+    /// such a dataset from photos with --generate.
+    Liveness(super::eval_liveness::LivenessArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +123,7 @@ pub fn run(global: &GlobalArgs, cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Pad(args) => pad(global, args),
         EvalCommand::Voice(args) => super::eval_voice::voice(global, args),
         EvalCommand::Fused(args) => super::eval_fused::fused(global, args),
+        EvalCommand::Liveness(args) => super::eval_liveness::liveness(global, args),
     }
 }
 

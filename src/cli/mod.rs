@@ -17,6 +17,8 @@ mod eval;
 #[cfg(feature = "eval")]
 mod eval_fused;
 #[cfg(feature = "eval")]
+mod eval_liveness;
+#[cfg(feature = "eval")]
 mod eval_voice;
 pub mod exit;
 mod flow;

@@ -7,6 +7,8 @@
 //! - `faces`: the LFW pairs protocol; `faces_fusion`: fitting and
 //!   cross-validating the score fusion of several embedders.
 //! - `pad`: presentation-attack detection on live / spoof folders.
+//! - `liveness`: liveness end to end on clips (rendered heads, prints,
+//!   screens, or a dataset): APCER per attack kind, BPCER, time to decision.
 //! - `runner`: analyses many images (threads, progress, per-image time).
 //! - `voice`: speaker verification on speaker folders (`edgeid eval voice`).
 //! - `fused`: face + voice on virtual persons (`edgeid eval fused`).
@@ -23,6 +25,7 @@ pub mod faces;
 pub mod faces_fusion;
 pub mod fused;
 pub mod gallery_bench;
+pub mod liveness;
 pub mod metrics;
 pub mod pad;
 pub mod plot;

@@ -13,6 +13,8 @@
 //!   zbus client of `org.edgeid.Auth1`.
 //! - [`held`]: frames of a printed photo held up to the camera.
 //! - [`speech`]: espeak-ng voices as synthetic speakers.
+//! - [`fifo_camera`]: a Y4M camera on a FIFO that plays the clips a test
+//!   hands it (`eval` feature: the clips come from `edgeid::eval::liveness`).
 
 // Each test binary uses a part of this module.
 #![allow(dead_code, unused_imports)]
@@ -22,6 +24,8 @@ pub mod broker;
 pub mod bus;
 pub mod daemon;
 pub mod device;
+#[cfg(feature = "eval")]
+pub mod fifo_camera;
 pub mod held;
 pub mod models;
 pub mod output;
