@@ -41,24 +41,24 @@ fn oldest(store: &Store) -> i64 {
 fn the_records_kept_still_verify_and_say_what_was_pruned() {
     let mut f = fixture(30);
     let pruned = prune(&mut f, &keep(10));
-    assert_eq!((pruned.records, pruned.through_record), (20, 20));
-    // 21..=30 and the `audit_pruned` record.
+    assert_eq!((pruned.records, pruned.through_record), (21, 21));
+    // 22..=30 and the `audit_pruned` record: ten.
     assert_eq!(
         (oldest(&f.store), newest(&f.store), pruned.kept),
-        (21, 31, 11)
+        (22, 31, 10)
     );
     let report = audit::verify(&f.store).expect("verify");
     assert!(report.broken.is_none(), "{report:?}");
-    assert_eq!(report.records, 11);
-    assert_eq!(report.macs.checked, 11);
+    assert_eq!(report.records, 10);
+    assert_eq!(report.macs.checked, 10);
     let checkpoint = report.checkpoint.expect("checkpoint reported");
-    assert_eq!((checkpoint.through_record, checkpoint.pruned), (20, 20));
+    assert_eq!((checkpoint.through_record, checkpoint.pruned), (21, 21));
     let last = audit::export(&f.store)
         .expect("export")
         .pop()
         .expect("record");
     assert_eq!(last.event, "audit_pruned");
-    assert_eq!(last.detail["through_record"], 20);
+    assert_eq!(last.detail["through_record"], 21);
     assert_eq!(last.detail["by"], "test");
     // Without the keys, hashes, links and the checkpoint's signature.
     let plain = Store::open(&f.dir.join("state")).expect("open");
@@ -68,7 +68,7 @@ fn the_records_kept_still_verify_and_say_what_was_pruned() {
         audit::append(&mut f.store, &rotate_event()).expect("append");
     }
     let again = prune(&mut f, &keep(10));
-    assert_eq!((again.through_record, again.total), (26, 26));
+    assert_eq!((again.through_record, again.total), (27, 27));
     assert!(audit::verify(&f.store).expect("verify").broken.is_none());
     // Nothing due: nothing pruned, nothing appended.
     let before = newest(&f.store);
@@ -98,7 +98,7 @@ fn tampering_with_what_is_kept_is_still_found() {
         audit::verify(&f.store).expect("verify").broken,
         Some(Break::BrokenLink {
             record: 24,
-            previous: Some(20)
+            previous: Some(21)
         })
     ));
 
@@ -108,7 +108,7 @@ fn tampering_with_what_is_kept_is_still_found() {
     attacker(&f)
         .execute("DELETE FROM audit_checkpoint", [])
         .expect("delete");
-    assert_eq!(first_break(&f.store), Some(21));
+    assert_eq!(first_break(&f.store), Some(22));
 }
 
 /// The stored checkpoint token with its payload edited (the signature kept).
@@ -186,10 +186,11 @@ fn records_older_than_retain_days_go_in_batches() {
     assert_eq!((first.records, first.through_record), (5, 5));
     assert!(first.more_due);
     // The rest, but never the newest record (the rollback anchor names it).
+    let before = newest(&f.store);
     let rest =
         audit::prune_at(&mut f.store, &f.ring, &limits, None, "test", in_two_days).expect("prune");
     assert!(!rest.more_due);
-    assert_eq!(rest.through_record, newest(&f.store) - 1);
+    assert_eq!(rest.through_record, before - 1);
     assert!(audit::verify(&f.store).expect("verify").broken.is_none());
 }
 
@@ -280,17 +281,17 @@ fn audit_prune_then_verify_and_a_signed_export_that_carries_the_checkpoint() {
         .get_output()
         .clone();
     let pruned = stdout_json(&out);
-    assert_eq!(pruned["records"], 10);
-    assert_eq!(pruned["through_record"], 10);
+    assert_eq!(pruned["records"], 11);
+    assert_eq!(pruned["through_record"], 11);
     d.cmd()
         .args(["audit", "verify"])
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "audit chain intact: 1001 record(s)",
+            "audit chain intact: 1000 record(s)",
         ))
         .stdout(predicate::str::contains(
-            "records 1-10 (10 in all) were pruned",
+            "records 1-11 (11 in all) were pruned",
         ));
 
     let export = d.dir.join("audit.jws");
@@ -310,8 +311,8 @@ fn audit_prune_then_verify_and_a_signed_export_that_carries_the_checkpoint() {
             .assert()
     };
     let report = stdout_json(&check().success().get_output().clone());
-    assert_eq!(report["records"], 1001);
-    assert_eq!(report["device_check"]["checkpoint"]["through_record"], 10);
+    assert_eq!(report["records"], 1000);
+    assert_eq!(report["device_check"]["checkpoint"]["through_record"], 11);
 
     // The export without its checkpoint (re-signing is not possible): the
     // signature fails, and the chain names the first record kept.
@@ -326,5 +327,5 @@ fn audit_prune_then_verify_and_a_signed_export_that_carries_the_checkpoint() {
     let body = URL_SAFE_NO_PAD.encode(payload.to_string());
     std::fs::write(&export, format!("{}.{body}.{}", parts[0], parts[2])).expect("write");
     let out = check().failure().get_output().clone();
-    assert_eq!(stdout_json(&out)["first_bad_record"], 11);
+    assert_eq!(stdout_json(&out)["first_bad_record"], 12);
 }

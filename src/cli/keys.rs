@@ -13,7 +13,7 @@ use edgeid::verdict::Jwk;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::state::{load_config, locate_kek, open_store, open_unlocked, open_unlocked_for_reading};
+use super::state::{load_config, locate_kek, open_store, open_unlocked_for_reading};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

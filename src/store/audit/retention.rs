@@ -100,14 +100,20 @@ pub struct Pruned {
 }
 
 /// The newest record due for pruning under `limits` at `now_ms`, given the
-/// log holds `first..=newest`; never `newest` itself.
+/// log holds `first..=newest`: beyond `max_rows`, as many as leave
+/// `max_rows` with the `audit_pruned` record; never `newest` itself.
 fn due_through(
     conn: &rusqlite::Connection,
     limits: &RetentionConfig,
     now_ms: i64,
-    newest: i64,
+    (first, newest): (i64, i64),
 ) -> Result<i64, StoreError> {
-    let by_rows = newest.saturating_sub(i64::try_from(limits.max_rows).unwrap_or(i64::MAX));
+    let max_rows = i64::try_from(limits.max_rows).unwrap_or(i64::MAX);
+    let by_rows = if newest - first + 1 > max_rows {
+        newest - max_rows + 1
+    } else {
+        0
+    };
     let cutoff = rfc3339_utc(now_ms.saturating_sub(i64::from(limits.retain_days) * 86_400_000));
     // `at` is fixed-width RFC 3339 UTC: text order is time order.
     let by_age: i64 = conn.query_row(
@@ -156,7 +162,7 @@ pub fn prune_at(
     let (Some(first), Some(newest)) = (first, newest) else {
         return Ok(nothing(previous.as_ref(), 0));
     };
-    let mut through = due_through(&tx, limits, now_ms, newest)?;
+    let mut through = due_through(&tx, limits, now_ms, (first, newest))?;
     if let Some(b) = batch {
         through = through.min(first.saturating_add(i64::try_from(b).unwrap_or(i64::MAX)) - 1);
     }
@@ -228,7 +234,8 @@ pub fn prune_at(
         by,
         "audit log pruned behind a signed checkpoint"
     );
-    let more_due = batch.is_some() && due_through(store.conn(), limits, now_ms, id)? > through;
+    let more_due =
+        batch.is_some() && due_through(store.conn(), limits, now_ms, (through + 1, id))? > through;
     Ok(Pruned {
         records,
         through_record: through,
