@@ -163,7 +163,7 @@ fn a_prefix_that_does_not_verify_is_not_pruned() {
         .expect("edit");
     rechain(&c, 5);
     match audit::prune(&mut f.store, &f.ring, &keep(10), None, "test") {
-        Err(StoreError::Audit(AuditError::PruneBroken(b))) => {
+        Err(StoreError::Audit(AuditError::PruneBroken { broken: b })) => {
             assert_eq!(b.first_broken_record(), 5)
         }
         other => panic!("pruned a broken prefix: {other:?}"),

@@ -106,11 +106,11 @@ pub enum AuditError {
     )]
     CheckpointForged,
     #[error(
-        "the records due for pruning do not verify (record {}: {0}); nothing was pruned: keep this \
-         database as evidence",
-        .0.first_broken_record()
+        "the records due for pruning do not verify (record {}: {broken}); nothing was pruned: keep \
+         this database as evidence",
+        broken.first_broken_record()
     )]
-    PruneBroken(Break),
+    PruneBroken { broken: Break },
 }
 
 /// A record to append: one variant per kind of event, so a record's event

@@ -194,7 +194,7 @@ pub fn prune_at(
         }
     }
     if let Some(broken) = walk.broken {
-        return Err(AuditError::PruneBroken(broken).into());
+        return Err(AuditError::PruneBroken { broken }.into());
     }
     let records = u64::try_from(through - first + 1).unwrap_or(0);
     let total = previous.as_ref().map_or(0, |c| c.pruned) + records;
