@@ -6,127 +6,19 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use edgeid::store::audit::{self, AuditError, EnrolmentTampering, Event};
-use edgeid::store::keys::{self, KekSource};
-use edgeid::store::templates::{self, NewTemplate};
-use edgeid::store::{Kek, KeyRing, Store, StoreError};
+use edgeid::store::keys;
+use edgeid::store::templates;
+use edgeid::store::{Store, StoreError};
 use predicates::prelude::*;
-use ring::digest::{SHA256, digest};
+use support::chain::{
+    Fixture, attacker, break_after, enrol, first_break, fixture, kek, newest, rechain, rotate_event,
+};
 use support::{Device, edgeid, stdout_json};
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    dir: std::path::PathBuf,
-    store: Store,
-    kek: Kek,
-    ring: KeyRing,
-}
-
-fn kek(dir: &Path, name: &str, byte: u8) -> Kek {
-    let path = dir.join(name);
-    std::fs::write(&path, [byte; 32]).expect("kek");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    Kek::read(&path, KekSource::File(path.clone()), true).expect("kek")
-}
-
-fn rotate_event() -> Event<'static> {
-    Event::KeysRotate {
-        new_dek: false,
-        templates_resealed: 0,
-    }
-}
-
-/// Keys and `records` audit records in all.
-fn fixture(records: i64) -> Fixture {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().to_owned();
-    let kek = kek(&dir, "kek", 7);
-    let mut store = Store::create(&dir.join("state")).expect("create");
-    let ring = keys::init(&mut store, &kek, "door-1", false).expect("init");
-    while newest(&store) < records {
-        audit::append(&mut store, &rotate_event()).expect("append");
-    }
-    Fixture {
-        _tmp: tmp,
-        dir,
-        store,
-        kek,
-        ring,
-    }
-}
-
-fn newest(store: &Store) -> i64 {
-    store
-        .conn()
-        .query_row("SELECT COALESCE(MAX(id), 0) FROM audit", [], |r| r.get(0))
-        .expect("newest")
-}
-
-/// A second connection, as an attacker with write access would have.
-fn attacker(f: &Fixture) -> rusqlite::Connection {
-    rusqlite::Connection::open(f.store.path()).expect("open db")
-}
-
-fn first_break(store: &Store) -> Option<i64> {
-    audit::verify(store)
-        .expect("verify")
-        .broken
-        .map(|b| b.first_broken_record())
-}
-
-/// Recomputes every hash from record `from` on, and the head's id and
-/// hash, as an attacker who knows the (public) hashing rule would.
-fn rechain(conn: &rusqlite::Connection, from: i64) {
-    let mut prev: String = conn
-        .query_row("SELECT prev_hash FROM audit WHERE id = ?1", [from], |r| {
-            r.get(0)
-        })
-        .expect("prev");
-    // Each record's id and the canonical JSON of its hashed columns.
-    let rows: Vec<(i64, String)> = {
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, at, event, subject, decision, reason, detail FROM audit \
-                 WHERE id >= ?1 ORDER BY id",
-            )
-            .expect("prepare");
-        stmt.query_map([from], |r| {
-            let id: i64 = r.get(0)?;
-            let columns = serde_json::json!([
-                id,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, String>(6)?,
-            ]);
-            Ok((id, columns.to_string()))
-        })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
-    };
-    for (id, canonical) in rows {
-        let hash = hex::encode(digest(&SHA256, format!("{prev}{canonical}").as_bytes()));
-        conn.execute(
-            "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE id = ?3",
-            (&prev, &hash, id),
-        )
-        .expect("rechain");
-        conn.execute(
-            "UPDATE audit_head SET record_id = ?1, hash = ?2",
-            (id, &hash),
-        )
-        .expect("head");
-        prev = hash;
-    }
-}
 
 #[test]
 fn an_intact_chain_is_macd_record_by_record_and_at_its_head() {
@@ -157,12 +49,6 @@ fn editing_a_record_and_recomputing_the_chain_fails_its_mac() {
     .expect("edit");
     rechain(&c, 3);
     assert_eq!(first_break(&f.store), Some(3));
-}
-
-/// The first record `verify` names after an attacker ran `sql`.
-fn break_after(f: &Fixture, sql: &str) -> Option<i64> {
-    attacker(f).execute_batch(sql).expect("tamper");
-    first_break(&f.store)
 }
 
 #[test]
@@ -292,27 +178,6 @@ fn a_process_holding_a_replaced_data_key_appends_nothing() {
         other => panic!("appended under a replaced key: {other:?}"),
     }
     assert!(audit::verify(&f.store).expect("verify").broken.is_none());
-}
-
-fn enrol(f: &mut Fixture, subject: &str, n: usize) -> Vec<i64> {
-    let vectors: Vec<Vec<f32>> = (0..n)
-        .map(|i| (0..128).map(|j| ((i * 128 + j) as f32).sin()).collect())
-        .collect();
-    let new: Vec<NewTemplate<'_>> = vectors
-        .iter()
-        .map(|v| NewTemplate {
-            modality: "face",
-            model_id: "m1",
-            model_sha256: "abc",
-            vector: v,
-            quality: serde_json::json!({}),
-        })
-        .collect();
-    let event = Event::Enroll {
-        subject,
-        detail: serde_json::json!({"origin": "test"}),
-    };
-    templates::enroll(&mut f.store, &f.ring.dek, subject, &new, true, Some(&event)).expect("enrol")
 }
 
 #[test]

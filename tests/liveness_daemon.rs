@@ -200,7 +200,7 @@ fn a_print_moved_in_front_of_the_camera_is_a_presentation_attack() {
     let daemon = scene.start(
         5.0,
         "[liveness]\nmode = \"motion\"\n[lockout]\nmax_failures = 1\nwindow_secs = 600\n\
-         backoff_initial_secs = 600\nbackoff_max_secs = 600\n",
+         backoff_initial_secs = 600\nbackoff_max_secs = 600\n[daemon]\nmax_timeout_ms = 20000\n",
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (verify, identify, retry) = rt.block_on(async {

@@ -1,4 +1,5 @@
-//! `edgeid audit verify [--export FILE --key JWK] | export [--out FILE]`.
+//! `edgeid audit verify [--export FILE --key JWK] | export [--out FILE] |
+//! prune [--retain-days N] [--max-rows N]`.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -15,7 +16,7 @@ use edgeid::verdict::Jwk;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::state::{load_config, open_store, open_unlocked};
+use super::state::{load_config, open_store_for_reading, open_unlocked, open_unlocked_for_reading};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -39,6 +40,18 @@ pub enum AuditCommand {
         /// this file; `edgeid audit verify --export` checks it.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Prune the oldest records now, as the daemon does hourly (`[audit]`
+    /// retain_days and max_rows, or these): they go behind a checkpoint
+    /// signed by the device key, so the records kept still verify. Export
+    /// first (`audit export --out`) to keep them elsewhere.
+    Prune {
+        /// Prune records older than this many days (default: the config's).
+        #[arg(long)]
+        retain_days: Option<u32>,
+        /// Keep at most this many records (default: the config's).
+        #[arg(long)]
+        max_rows: Option<u64>,
     },
 }
 
@@ -158,7 +171,7 @@ fn verify_export(global: &GlobalArgs, export: &Path, key: &Path) -> anyhow::Resu
 /// Checks the store's chain: with a KEK, MACs and the rollback anchor too.
 fn verify_store(global: &GlobalArgs) -> anyhow::Result<()> {
     let config = load_config(global)?;
-    let mut store = open_store(global)?;
+    let mut store = open_store_for_reading(global)?;
     let kek = match Kek::locate(config.kek_file.as_deref()) {
         Ok(kek) => Some(kek),
         Err(KeyError::NoKek) => None,
@@ -194,6 +207,12 @@ fn verify_store(global: &GlobalArgs) -> anyhow::Result<()> {
                 "audit chain intact: {} record(s), head {}",
                 r.chain.records, r.chain.head
             );
+            if let Some(c) = &r.chain.checkpoint {
+                println!(
+                    "records 1-{} ({} in all) were pruned at {} behind a checkpoint signed by the device key",
+                    c.through_record, c.pruned, c.pruned_at
+                );
+            }
             println!("{}", macs_line(&r.chain));
         }
     })?;
@@ -214,7 +233,7 @@ fn verify_store(global: &GlobalArgs) -> anyhow::Result<()> {
 
 fn write_signed(global: &GlobalArgs, path: &Path) -> anyhow::Result<()> {
     let config = load_config(global)?;
-    let (store, ring) = open_unlocked(global, &config)?;
+    let (store, ring) = open_unlocked_for_reading(global, &config)?;
     let signed = audit::export_signed(&store, &ring)?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -240,8 +259,50 @@ fn write_signed(global: &GlobalArgs, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn prune(
+    global: &GlobalArgs,
+    retain_days: Option<u32>,
+    max_rows: Option<u64>,
+) -> anyhow::Result<()> {
+    let config = load_config(global)?;
+    let mut limits = config.audit;
+    limits.retain_days = retain_days.unwrap_or(limits.retain_days);
+    limits.max_rows = max_rows.unwrap_or(limits.max_rows);
+    limits.validate()?;
+    let (mut store, ring) = open_unlocked(global, &config)?;
+    let by = format!("edgeid audit prune (uid {})", nix::unistd::getuid());
+    let pruned = audit::prune(&mut store, &ring, &limits, None, &by)?;
+    emit(global.json, &pruned, |p| {
+        if p.records == 0 {
+            println!(
+                "nothing to prune (retain_days {}, max_rows {}): {} record(s) kept{}",
+                limits.retain_days,
+                limits.max_rows,
+                p.kept,
+                if p.total > 0 {
+                    format!(
+                        ", {} pruned before, through record {}",
+                        p.total, p.through_record
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        } else {
+            println!(
+                "pruned {} record(s), through record {} ({} in all), behind a signed checkpoint; {} kept",
+                p.records, p.through_record, p.total, p.kept
+            );
+        }
+    })
+}
+
 pub fn run(global: &GlobalArgs, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
+        AuditCommand::Prune {
+            retain_days,
+            max_rows,
+        } => prune(global, retain_days, max_rows),
         AuditCommand::Verify {
             export: Some(export),
             key: Some(key),
@@ -249,7 +310,7 @@ pub fn run(global: &GlobalArgs, cmd: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Verify { .. } => verify_store(global),
         AuditCommand::Export { out: Some(path) } => write_signed(global, &path),
         AuditCommand::Export { out: None } => {
-            let store = open_store(global)?;
+            let store = open_store_for_reading(global)?;
             let records = audit::export(&store)?;
             emit(global.json, &records, |rs| {
                 for r in rs {

@@ -13,7 +13,7 @@ use edgeid::verdict::Jwk;
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::state::{load_config, locate_kek, open_store, open_unlocked};
+use super::state::{load_config, locate_kek, open_store, open_unlocked_for_reading};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -127,7 +127,7 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             })
         }
         KeysCommand::Show { jwk } => {
-            let (_store, ring) = open_unlocked(global, &config)?;
+            let (_store, ring) = open_unlocked_for_reading(global, &config)?;
             if jwk {
                 println!(
                     "{}",

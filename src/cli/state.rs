@@ -19,6 +19,23 @@ pub fn open_store(global: &GlobalArgs) -> anyhow::Result<Store> {
     Ok(Store::open(&global.state_dir)?)
 }
 
+/// Opens an existing store for a verb that only reads: this works on a
+/// full disk too (`Store::open_for_reading`).
+pub fn open_store_for_reading(global: &GlobalArgs) -> anyhow::Result<Store> {
+    Ok(Store::open_for_reading(&global.state_dir)?)
+}
+
+/// [`open_unlocked`] for a verb that only reads (works on a full disk).
+pub fn open_unlocked_for_reading(
+    global: &GlobalArgs,
+    config: &Config,
+) -> anyhow::Result<(Store, KeyRing)> {
+    let kek = locate_kek(config)?;
+    let mut store = open_store_for_reading(global)?;
+    let ring = keys::unlock(&mut store, &kek)?;
+    Ok((store, ring))
+}
+
 pub fn locate_kek(config: &Config) -> anyhow::Result<Kek> {
     Ok(Kek::locate(config.kek_file.as_deref())?)
 }

@@ -9,7 +9,7 @@ use edgeid::store::{lockout, templates};
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::state::{load_config, open_store, open_unlocked};
+use super::state::{load_config, open_store_for_reading, open_unlocked};
 
 #[derive(Debug, Subcommand)]
 pub enum SubjectsCommand {
@@ -36,7 +36,7 @@ struct Revoked {
 pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
     match cmd {
         SubjectsCommand::List => {
-            let store = open_store(global)?;
+            let store = open_store_for_reading(global)?;
             let list = templates::list_subjects(&store)?;
             emit(global.json, &list, |l| {
                 if l.is_empty() {

@@ -19,7 +19,7 @@ use edgeid::verdict::{Decision, Jwk, jws};
 use super::GlobalArgs;
 use super::exit::{ExitStatus, NOT_AN_ACCEPT};
 use super::output::emit;
-use super::state::{load_config, open_unlocked};
+use super::state::{load_config, open_unlocked_for_reading};
 
 #[derive(Debug, Subcommand)]
 pub enum VerdictCommand {
@@ -94,7 +94,7 @@ pub fn run(global: &GlobalArgs, cmd: VerdictCommand) -> anyhow::Result<()> {
         }
         None => {
             // The signing key's own public key (the stored copy is checked against it).
-            let (_store, ring) = open_unlocked(global, &load_config(global)?)
+            let (_store, ring) = open_unlocked_for_reading(global, &load_config(global)?)
                 .context("no --key given, so the device's own key is needed")?;
             (ring.public_key(), ring.kid.clone())
         }

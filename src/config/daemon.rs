@@ -12,7 +12,8 @@ use crate::vision::detect::DetectorRange;
 pub struct DaemonConfig {
     /// Used when a request gives timeout 0.
     pub default_timeout_ms: u32,
-    /// Longer timeouts are clamped to this.
+    /// Longer timeouts (D-Bus and MQTT alike) are cut to this, at most
+    /// [`MAX_TIMEOUT_MS`].
     pub max_timeout_ms: u32,
     /// Identify whoever stands in front of the camera and publish each
     /// verdict (needs `identify_enabled`: it is 1:N identification).
@@ -37,7 +38,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             default_timeout_ms: 3000,
-            max_timeout_ms: 30_000,
+            max_timeout_ms: 10_000,
             walk_up: false,
             debounce_secs: 10,
             enroll_samples: 5,
@@ -72,9 +73,12 @@ pub enum DaemonConfigError {
     },
 }
 
-/// The longest a request may hold the camera: longer requests would let a
-/// few callers keep everyone else waiting.
-pub const MAX_TIMEOUT_MS: u32 = 60_000;
+/// The longest a request may hold the camera, whatever the config says:
+/// requests wait for the camera together, so the longest timeout is how
+/// long a handful of callers asking for it can keep the door busy (and a
+/// caller renews it at will). A decision with liveness takes a few seconds
+/// of head movement; 20 s is ample, the default 10 s.
+pub const MAX_TIMEOUT_MS: u32 = 20_000;
 /// Requests that may wait for the camera at once.
 pub const MAX_PENDING: usize = 1024;
 

@@ -23,6 +23,7 @@ use crate::infer::{InferenceConfig, InferenceConfigError};
 use crate::sinks::dbus::DbusConfig;
 use crate::sinks::mqtt::{MqttConfig, MqttConfigError};
 use crate::sources::{CameraConfig, CameraConfigError};
+use crate::store::audit::{RetentionConfig, RetentionConfigError};
 
 pub const DEFAULT_CONFIG: &str = "/etc/edgeid/edgeid.toml";
 
@@ -86,6 +87,8 @@ pub enum SectionError {
     Inference(#[from] InferenceConfigError),
     #[error(transparent)]
     Microphone(#[from] crate::sources::audio::MicrophoneConfigError),
+    #[error(transparent)]
+    Audit(#[from] RetentionConfigError),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +119,8 @@ pub struct Config {
     pub decision: crate::decision::DecisionConfig,
     /// `[microphone]`: the daemon's voice input.
     pub microphone: crate::sources::audio::MicrophoneConfig,
+    /// `[audit]`: how long and how much of the audit log is kept.
+    pub audit: RetentionConfig,
 }
 
 /// `[face]`.
@@ -143,6 +148,7 @@ impl Default for Config {
             inference: Default::default(),
             decision: Default::default(),
             microphone: Default::default(),
+            audit: Default::default(),
         }
     }
 }
@@ -209,6 +215,7 @@ impl Config {
         if self.daemon.walk_up && modalities.check_identify().is_err() {
             return Err(SectionError::WalkUpNeedsFace(modalities.to_string()));
         }
+        self.audit.validate()?;
         Ok(())
     }
 }
@@ -268,6 +275,8 @@ mod tests {
                 "[daemon]\nmax_timeout_ms = 4000000",
                 "daemon.max_timeout_ms",
             ),
+            // A few callers asking for 30 s each held the camera that long.
+            ("[daemon]\nmax_timeout_ms = 30000", "daemon.max_timeout_ms"),
             ("device_id = \"door/#\"", "device_id"),
             ("[microphone]\nring_secs = 0", "microphone.ring_secs"),
             ("[decision]\nmodalities = \"voice\"", "microphone.device"),
@@ -277,6 +286,9 @@ mod tests {
             ),
             ("[microphone]\ndevice = \"\"", "microphone.device"),
             ("[inference]\nproviders = []", "inference.providers"),
+            ("[audit]\nretain_days = 0", "audit.retain_days"),
+            ("[audit]\nmax_rows = 10", "audit.max_rows"),
+            ("[audit]\nmax_rows = 1000000000", "audit.max_rows"),
             (
                 "[mqtt]\nenabled = true\ntopic_prefix = \"a\\u0000b\"",
                 "mqtt.topic_prefix",

@@ -64,6 +64,8 @@ pub struct Engine {
     hints: broadcast::Sender<ChallengeHint>,
     /// The dead capture thread was logged (once).
     capture_dead_reported: AtomicBool,
+    /// When the audit log is next pruned (`[audit]` retention).
+    next_prune: Instant,
 }
 
 impl Engine {
@@ -96,6 +98,7 @@ impl Engine {
             rng: ring::rand::SystemRandom::new(),
             hints,
             capture_dead_reported: AtomicBool::new(false),
+            next_prune: Instant::now(),
         }
     }
 
@@ -104,6 +107,9 @@ impl Engine {
             self.turn();
             if self.shutdown.load(Ordering::Relaxed) {
                 break;
+            }
+            if Instant::now() >= self.next_prune {
+                self.prune_audit();
             }
             let job = if self.config.daemon.walk_up {
                 match self.jobs.try_recv() {
@@ -146,6 +152,29 @@ impl Engine {
             return;
         }
         self.notifier.watchdog();
+    }
+
+    /// Applies `[audit]` retention, a bounded batch at a time, between
+    /// requests; a failure is logged and retried at the next interval.
+    fn prune_audit(&mut self) {
+        use crate::store::audit::retention::{DAEMON_BATCH, DAEMON_CATCH_UP, DAEMON_INTERVAL};
+        let d = &mut self.decider;
+        let limits = self.config.audit;
+        let next = match crate::store::audit::prune(
+            &mut d.store,
+            &d.keys,
+            &limits,
+            Some(DAEMON_BATCH),
+            "daemon",
+        ) {
+            Ok(p) if p.more_due => DAEMON_CATCH_UP,
+            Ok(_) => DAEMON_INTERVAL,
+            Err(e) => {
+                tracing::error!(error = %e, "audit retention: pruning failed");
+                DAEMON_INTERVAL
+            }
+        };
+        self.next_prune = Instant::now() + next;
     }
 
     pub(super) fn stopping(&self) -> bool {

@@ -101,6 +101,14 @@ pub enum AnchorError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "disk full writing the rollback anchor {path}: the database has committed, but edgeid stops \
+         rather than run without the protection; free some space and try again"
+    )]
+    DiskFull {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot lock the state directory {path} to update the rollback anchor: {source}")]
     Lock {
         path: PathBuf,
@@ -267,9 +275,11 @@ fn write(
     let mut text = serde_json::to_string(&file).unwrap_or_default();
     text.push('\n');
     files::write_atomic(dir, ANCHOR_FILE, text.as_bytes(), owner).map_err(|source| {
-        AnchorError::Write {
-            path: dir.join(ANCHOR_FILE),
-            source,
+        let path = dir.join(ANCHOR_FILE);
+        if super::space::io_is_full(&source) {
+            AnchorError::DiskFull { path, source }
+        } else {
+            AnchorError::Write { path, source }
         }
     })
 }
@@ -412,10 +422,15 @@ fn reset_event_name() -> &'static str {
     .name()
 }
 
-/// Whether the store has ever been anchored (its audit log says so).
+/// Whether the store has ever been anchored: its audit log says so, or
+/// it was pruned (only an unlocked, so anchored, store prunes; a log that
+/// starts past record 1 without its checkpoint counts too, or deleting the
+/// checkpoint with the anchor would pass for a store never anchored).
 pub(super) fn ever_anchored(conn: &Connection) -> Result<bool, StoreError> {
     Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM audit WHERE event = ?1)",
+        "SELECT EXISTS (SELECT 1 FROM audit WHERE event = ?1) \
+         OR EXISTS (SELECT 1 FROM audit_checkpoint) \
+         OR COALESCE((SELECT MIN(id) FROM audit), 1) > 1",
         [reset_event_name()],
         |r| r.get(0),
     )?)

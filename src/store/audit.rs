@@ -43,12 +43,22 @@
 //! before keyed audit; any edit made with it changes the hash the rollback
 //! anchor holds, and is refused at the next unlock.
 //!
+//! # Retention
+//!
+//! The oldest records can be pruned (`[audit] retain_days`, `max_rows`;
+//! `retention`) behind a checkpoint signed by the device key
+//! (`checkpoint`) that carries the newest pruned record's id, hash and key:
+//! the walk then starts from it, so the records kept still verify, and
+//! removing more of them, or the checkpoint, is a break.
+//!
 //! `signed`: the signed export and its offline check; `enrolment`: rows
 //! of an enrolment deleted outside `revoke`.
 
 mod chain;
+pub mod checkpoint;
 mod enrolment;
 mod mac;
+pub mod retention;
 mod signed;
 
 use std::fmt;
@@ -59,10 +69,12 @@ use serde::{Deserialize, Serialize};
 use super::{Store, StoreError, rfc3339_utc, unix_now_ms};
 use crate::verdict::{Decision, Mode, Reason, SignError};
 use chain::{Link, Walk};
+use checkpoint::{CheckpointSummary, Found};
 use mac::Installed;
 
 pub use enrolment::{EnrolmentTampering, enrolment_tampering};
 pub use mac::install as install_key;
+pub use retention::{Pruned, RetentionConfig, RetentionConfigError, prune, prune_at};
 pub use signed::{
     Document, EXPORT_TYP, ExportError, ExportReport, Head, SignedExport, export_signed,
     verify_export,
@@ -86,8 +98,19 @@ pub enum AuditError {
     StaleKey,
     #[error("cannot derive the audit key from the data key")]
     KeyDerivation,
-    #[error("cannot sign the audit export")]
+    #[error("cannot sign the audit export or checkpoint")]
     Sign(#[from] SignError),
+    #[error(
+        "the audit log's retention checkpoint is not signed by this device's key: records may have \
+         been removed from its start; nothing was pruned (see `edgeid audit verify`)"
+    )]
+    CheckpointForged,
+    #[error(
+        "the records due for pruning do not verify (record {}: {broken}); nothing was pruned: keep \
+         this database as evidence",
+        broken.first_broken_record()
+    )]
+    PruneBroken { broken: Break },
 }
 
 /// A record to append: one variant per kind of event, so a record's event
@@ -163,6 +186,9 @@ pub enum Event<'a> {
         cause: &'a str,
         detail: serde_json::Value,
     },
+    /// The oldest records were pruned behind a signed checkpoint (how
+    /// many, through which record and hash, by whom, in `detail`).
+    AuditPruned { detail: serde_json::Value },
 }
 
 /// An event as its stored columns.
@@ -189,6 +215,7 @@ impl<'a> Event<'a> {
             Event::RollbackDetected { .. } => "rollback_detected",
             Event::KeySubstituted { .. } => "key_substituted",
             Event::AnchorReset { .. } => "anchor_reset",
+            Event::AuditPruned { .. } => "audit_pruned",
         }
     }
 
@@ -295,6 +322,7 @@ impl<'a> Event<'a> {
                 }
                 bare(None, detail)
             }
+            Event::AuditPruned { detail } => bare(None, detail.clone()),
         }
     }
 }
@@ -381,6 +409,9 @@ pub enum Break {
     ForeignKey { record: i64 },
     /// The head's MAC does not verify.
     HeadForged { head_record: i64 },
+    /// The retention checkpoint the kept records follow is not signed by
+    /// the device key: records were removed from the start of the log.
+    CheckpointForged { record: i64 },
 }
 
 impl Break {
@@ -391,7 +422,8 @@ impl Break {
             | Break::MacMismatch { record }
             | Break::Unkeyed { record }
             | Break::UndeclaredKey { record }
-            | Break::ForeignKey { record } => *record,
+            | Break::ForeignKey { record }
+            | Break::CheckpointForged { record } => *record,
             Break::HeadMismatch {
                 head_record,
                 last_record,
@@ -454,16 +486,25 @@ impl fmt::Display for Break {
                 "the head (record {head_record}) does not carry this store's MAC: it was rewritten, \
                  and newer records may have been deleted"
             ),
+            Break::CheckpointForged { record } => write!(
+                f,
+                "the retention checkpoint before record {record} is not signed by the device key: it \
+                 was forged or altered, and records may have been removed from the start of the log"
+            ),
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChainReport {
+    /// Records walked (those kept, after a retention checkpoint).
     pub records: usize,
     pub head: String,
     pub broken: Option<Break>,
     pub macs: MacCoverage,
+    /// The retention checkpoint the records kept follow (none: never pruned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointSummary>,
 }
 
 /// How much of the chain MACs vouch for.
@@ -648,7 +689,22 @@ fn for_each_row(
 /// first break. MACs are checked when the store's keys are unlocked.
 pub fn verify(store: &Store) -> Result<ChainReport, StoreError> {
     let key = Installed::find(store.conn())?;
-    let mut walk = Walk::new(key.as_ref());
+    let mut walk = match checkpoint::find(store.conn())? {
+        Found::None => Walk::new(key.as_ref()),
+        Found::Valid(c) => Walk::resume(key.as_ref(), &c),
+        Found::Forged => {
+            let first: Option<i64> =
+                store
+                    .conn()
+                    .query_row("SELECT MIN(id) FROM audit", [], |r| r.get(0))?;
+            Walk::refused(
+                key.as_ref(),
+                Break::CheckpointForged {
+                    record: first.unwrap_or(1),
+                },
+            )
+        }
+    };
     for_each_row(store, |row| walk.step(&row.stored_link()))?;
     let head: Option<(i64, String, Option<String>, Option<String>)> = store
         .conn()

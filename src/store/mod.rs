@@ -15,6 +15,8 @@
 //! - `audit`: the SHA-256 hash-chained audit log.
 //! - `lockout`: failed-attempt records that survive restarts.
 //! - `queue`: the bounded outbound verdict queue (used by the daemon).
+//! - `space`: a full filesystem recognised in SQLite and file errors, and
+//!   reading without needing space.
 //!
 //! The store knows nothing of models or images: templates are `f32` slices
 //! labelled with a model id, and plaintext only ever exists in memory.
@@ -30,6 +32,7 @@ pub mod lockout;
 pub mod queue;
 pub mod schema;
 pub mod seal;
+pub mod space;
 pub mod templates;
 
 use std::path::{Path, PathBuf};
@@ -106,8 +109,26 @@ pub enum StoreError {
     AnchorUnauthentic { path: PathBuf },
     #[error(transparent)]
     Anchor(#[from] AnchorError),
+    #[error(
+        "disk full: the filesystem holding the store has no space left, so the change was not made \
+         (nothing already stored is lost); free some space and try again. Reading still works \
+         (`subjects list`, `audit verify`, `keys show`)"
+    )]
+    DiskFull {
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "disk full, and the store at {path} has schema version {found}: this edgeid must migrate it to \
+         {supported} before reading it, which needs space; free some space and try again"
+    )]
+    FullBeforeMigration {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
     #[error(transparent)]
     Key(#[from] keys::KeyError),
     #[error(transparent)]
@@ -141,6 +162,18 @@ pub enum StoreError {
     },
 }
 
+impl From<rusqlite::Error> for StoreError {
+    /// A full filesystem is told apart here, where every SQLite error
+    /// enters the store's error (`space`).
+    fn from(source: rusqlite::Error) -> Self {
+        if space::sqlite_is_full(&source) {
+            Self::DiskFull { source }
+        } else {
+            Self::Sqlite(source)
+        }
+    }
+}
+
 /// An open store. All writes go through methods of the submodules.
 pub struct Store {
     conn: Connection,
@@ -167,6 +200,52 @@ impl Store {
         let owner = files::prepare_dir(state_dir, false)?;
         files::tighten(&path)?;
         Self::open_path(state_dir, path, owner)
+    }
+
+    /// Opens an existing store for reading, also on a full filesystem. The
+    /// usual open needs space: a store in WAL mode whose write-ahead log
+    /// and shared-memory index were removed at the last clean close gets
+    /// them created again. When that fails for want of space, a read-only
+    /// connection reads the database without them (or, after a crash left
+    /// a log, with its index in memory: exclusive locking mode, so only
+    /// while nothing else has the store open, which is when the index is
+    /// missing). Writes on it fail; the read-only verbs use it.
+    pub fn open_for_reading(state_dir: &Path) -> Result<Self, StoreError> {
+        match Self::open(state_dir) {
+            Err(StoreError::DiskFull { source }) => {
+                tracing::warn!(error = %source, "disk full: opening the store read-only");
+                Self::open_read_only(state_dir)
+            }
+            other => other,
+        }
+    }
+
+    fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
+        let path = state_dir.join(DB_FILE);
+        let owner = files::prepare_dir(state_dir, false)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Before the first read: no shared-memory index is ever made.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        schema::check_not_newer(&conn, &path)?;
+        let found = schema::current_version(&conn)?;
+        if found < schema::SCHEMA_VERSION {
+            return Err(StoreError::FullBeforeMigration {
+                path,
+                found,
+                supported: schema::SCHEMA_VERSION,
+            });
+        }
+        Ok(Self {
+            conn,
+            path,
+            dir: state_dir.to_owned(),
+            owner,
+            anchor: None,
+        })
     }
 
     /// Opens the store, creating the state directory (mode 0700) and the

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Migrations in order; index i brings the schema from version i to i + 1.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -91,6 +91,15 @@ ALTER TABLE audit_head ADD COLUMN key_id TEXT;
 ALTER TABLE audit_head ADD COLUMN mac TEXT;
 CREATE INDEX audit_subject ON audit(subject, id);
 CREATE INDEX audit_event ON audit(event, id);
+"#;
+
+/// Audit retention (`store::audit::checkpoint`): the signed checkpoint the
+/// records kept after a pruning follow.
+const V3: &str = r#"
+CREATE TABLE audit_checkpoint (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    token TEXT NOT NULL
+);
 "#;
 
 /// The schema version recorded in `conn` (0 for an empty database).

@@ -7,6 +7,8 @@
 //! - [`models`]: the committed models and one loaded face pipeline.
 //! - [`device`]: a temporary state directory, KEK, config and folder
 //!   camera, and the `edgeid` binary pointed at them.
+//! - [`chain`]: an unlocked store with audit records, and an attacker's
+//!   edits of its chain.
 //! - [`output`]: what edgeid prints (JSON, verdict claims).
 //! - [`process`], [`daemon`], [`broker`], [`bus`], [`auth1`]: child
 //!   processes killed on drop: `edgeid run`, Mosquitto, dbus-daemon, and a
@@ -22,6 +24,7 @@
 pub mod auth1;
 pub mod broker;
 pub mod bus;
+pub mod chain;
 pub mod daemon;
 pub mod device;
 #[cfg(feature = "eval")]

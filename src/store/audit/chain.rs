@@ -5,6 +5,7 @@ use ring::digest::{SHA256, digest};
 use serde_json::Value;
 
 use super::super::StoreError;
+use super::checkpoint::{Checkpoint, CheckpointSummary};
 use super::mac::Installed;
 use super::{Break, ChainReport, GENESIS, KEY_EVENT, MacCoverage};
 
@@ -67,6 +68,8 @@ pub(super) struct Walk<'k> {
     ours_seen: bool,
     pub macs: MacCoverage,
     pub broken: Option<Break>,
+    /// The retention checkpoint the walk started from.
+    checkpoint: Option<CheckpointSummary>,
 }
 
 impl<'k> Walk<'k> {
@@ -84,7 +87,27 @@ impl<'k> Walk<'k> {
                 ..MacCoverage::default()
             },
             broken: None,
+            checkpoint: None,
         }
+    }
+
+    /// From a retention checkpoint (already checked): the next record must
+    /// follow the newest pruned one, in its key epoch.
+    pub fn resume(key: Option<&'k Installed<'k>>, from: &Checkpoint) -> Self {
+        let mut walk = Self::new(key);
+        walk.prev.clone_from(&from.hash);
+        walk.prev_id = Some(from.record);
+        walk.epoch = from.key_id.clone().map(|k| (k, from.record + 1));
+        walk.ours_seen = key.is_some_and(|k| from.key_id.as_deref() == Some(k.key_id.as_str()));
+        walk.checkpoint = Some(from.summary());
+        walk
+    }
+
+    /// Broken before the first record (a checkpoint that does not verify).
+    pub fn refused(key: Option<&'k Installed<'k>>, broken: Break) -> Self {
+        let mut walk = Self::new(key);
+        walk.broken = Some(broken);
+        walk
     }
 
     /// The newest record's id and hash (GENESIS before any).
@@ -205,6 +228,7 @@ impl<'k> Walk<'k> {
             head: self.prev,
             broken: self.broken,
             macs: self.macs,
+            checkpoint: self.checkpoint,
         }
     }
 }

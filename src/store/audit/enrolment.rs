@@ -8,7 +8,9 @@
 //! it is under this store's key. An older record (unkeyed, or under a key
 //! replaced since) is checked by its hash only; forging one means
 //! rewriting the chain after it, which `audit verify` names and the
-//! rollback anchor refuses at the next unlock.
+//! rollback anchor refuses at the next unlock. A subject whose newest
+//! enrolment record was pruned is checked against what the retention
+//! checkpoint (signed by the device key) carried forward from it.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +18,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::super::{Store, StoreError};
+use super::checkpoint::{self, Found};
 use super::mac::Installed;
 use super::{Row, SELECT_ROW};
 
@@ -53,15 +56,28 @@ pub fn enrolment_tampering(
 ) -> Result<Option<EnrolmentTampering>, StoreError> {
     let conn = store.conn();
     let settled: Option<i64> = conn.query_row(SETTLING, [subject], |r| r.get(0))?;
-    let Some(id) = settled else {
-        return Ok(None);
+    let row = match settled {
+        Some(id) => conn
+            .query_row(&format!("{SELECT_ROW} WHERE id = ?1"), [id], Row::read)
+            .optional()?,
+        None => None,
     };
-    let row = conn
-        .query_row(&format!("{SELECT_ROW} WHERE id = ?1"), [id], Row::read)
-        .optional()?;
     let Some(row) = row else {
-        return Ok(None);
+        // Nothing kept settles it: what the pruned records said, if anything.
+        return match checkpoint::find(conn)? {
+            Found::None => Ok(None),
+            Found::Forged => Ok(Some(EnrolmentTampering::RecordAltered {
+                record: conn.query_row("SELECT COALESCE(MIN(id), 1) - 1 FROM audit", [], |r| {
+                    r.get(0)
+                })?,
+            })),
+            Found::Valid(c) => match c.enrolments.get(subject) {
+                Some(e) => rows_gone(conn, subject, e.record, e.template_rows.iter().copied()),
+                None => Ok(None),
+            },
+        };
     };
+    let id = row.id;
     let link = row.stored_link();
     let authentic = link.computed_hash() == link.hash
         && match Installed::find(conn)? {
@@ -77,10 +93,26 @@ pub fn enrolment_tampering(
         return Ok(None);
     }
     let detail: serde_json::Value = serde_json::from_str(&row.detail).unwrap_or_default();
-    let enrolled: BTreeSet<i64> = detail["template_rows"]
+    let enrolled = detail["template_rows"]
         .as_array()
-        .map(|rows| rows.iter().filter_map(serde_json::Value::as_i64).collect())
+        .map(|rows| {
+            rows.iter()
+                .filter_map(serde_json::Value::as_i64)
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
+    rows_gone(conn, subject, id, enrolled)
+}
+
+/// Whether the subject row or any of the `enrolled` template rows that the
+/// enrolment in `record` wrote are gone.
+fn rows_gone(
+    conn: &rusqlite::Connection,
+    subject: &str,
+    record: i64,
+    enrolled: impl IntoIterator<Item = i64>,
+) -> Result<Option<EnrolmentTampering>, StoreError> {
+    let enrolled: BTreeSet<i64> = enrolled.into_iter().collect();
     let subject_row: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM subjects WHERE id = ?1)",
         [subject],
@@ -94,7 +126,7 @@ pub fn enrolment_tampering(
     let gone: Vec<i64> = enrolled.difference(&present).copied().collect();
     Ok(
         (!subject_row || !gone.is_empty()).then_some(EnrolmentTampering::Deleted {
-            record: id,
+            record,
             subject_row_deleted: !subject_row,
             template_rows_deleted: gone,
         }),

@@ -5,7 +5,9 @@
 //!
 //! Checking an export ([`verify_export`]): the header (`alg`, `typ`) and the
 //! key id, the signature, then the chain inside (every record's hash,
-//! the links from record 1, the key epochs, the head and the record count),
+//! the links from record 1, or from the retention checkpoint the export
+//! carries when the oldest records were pruned, the key epochs, the head
+//! and the record count),
 //! then what the device itself found when it exported. When the signature
 //! fails, the chain is still walked to name the first record that was
 //! altered or is missing.
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::super::keys::KeyRing;
 use super::super::{Store, StoreError, rfc3339_utc, unix_now};
 use super::chain::Walk;
+use super::checkpoint::{self, Checkpoint};
 use super::{AuditError, Break, ChainReport, GENESIS, Record, export, verify};
 use crate::verdict::jws::{self, VerdictError};
 
@@ -31,12 +34,17 @@ pub struct Document {
     pub kid: String,
     /// When the export was made, Unix seconds.
     pub iat: i64,
-    /// How many records follow; they are numbered from 1 without gaps.
+    /// How many records follow; they are numbered without gaps from 1, or
+    /// from the record after the checkpoint's.
     pub count: usize,
     pub head: Head,
     /// The device's own check of its chain, with MACs, when it exported.
     pub device_check: ChainReport,
     pub records: Vec<Record>,
+    /// The retention checkpoint (a JWS signed by the same key) the records
+    /// follow, when the oldest were pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 /// The newest record: its id (0 when there is none) and its hash.
@@ -61,6 +69,7 @@ pub fn export_signed(store: &Store, ring: &KeyRing) -> Result<SignedExport, Stor
     let snapshot = store.conn().unchecked_transaction()?;
     let device_check = verify(store)?;
     let records = export(store)?;
+    let checkpoint = checkpoint::stored_token(store.conn())?;
     drop(snapshot);
     let head = Head {
         record: records.last().map_or(0, |r| r.id),
@@ -76,6 +85,7 @@ pub fn export_signed(store: &Store, ring: &KeyRing) -> Result<SignedExport, Stor
         head: head.clone(),
         device_check: device_check.clone(),
         records,
+        checkpoint,
     };
     let token =
         jws::sign_as(EXPORT_TYP, &document, &ring.signer, &ring.kid).map_err(AuditError::from)?;
@@ -137,10 +147,18 @@ impl ExportError {
     }
 }
 
-/// The first problem in the document's chain: a record's hash or link,
-/// its key epoch, the head, or a count that does not match the records.
-fn chain_problem(document: &Document) -> Result<Option<Break>, StoreError> {
-    let mut walk = Walk::new(None);
+/// The first problem in the document's chain: its checkpoint's signature
+/// (under `key`), a record's hash or link, its key epoch, the head, or a
+/// count that does not match the records.
+fn chain_problem(document: &Document, key: (&[u8; 32], &str)) -> Result<Option<Break>, StoreError> {
+    let first = document.records.first().map_or(1, |r| r.id);
+    let mut walk = match &document.checkpoint {
+        None => Walk::new(None),
+        Some(token) => match Checkpoint::open(token, key.0, key.1) {
+            Ok(c) => Walk::resume(None, &c),
+            Err(_) => Walk::refused(None, Break::CheckpointForged { record: first }),
+        },
+    };
     for record in &document.records {
         let detail = record.detail.to_string();
         walk.step(&record.link(&detail))?;
@@ -179,14 +197,14 @@ pub fn verify_export(
             let altered = jws::payload_unverified(token)
                 .ok()
                 .and_then(|p| serde_json::from_slice::<Document>(&p).ok())
-                .and_then(|d| chain_problem(&d).ok().flatten());
+                .and_then(|d| chain_problem(&d, (public_key, kid)).ok().flatten());
             return Err(ExportError::Signature { altered });
         }
         Err(e) => return Err(ExportError::Token(e)),
     };
     let document: Document = serde_json::from_slice(&payload).map_err(ExportError::Payload)?;
     // Only a database error could fail the walk, and there is no database.
-    if let Some(b) = chain_problem(&document).unwrap_or(None) {
+    if let Some(b) = chain_problem(&document, (public_key, kid)).unwrap_or(None) {
         return Err(ExportError::Chain { broken: b });
     }
     if let Some(b) = document.device_check.broken.clone() {
