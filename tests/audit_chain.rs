@@ -90,7 +90,7 @@ fn make_legacy(f: &Fixture) {
             "DROP INDEX audit_subject; DROP INDEX audit_event; \
              ALTER TABLE audit DROP COLUMN key_id; ALTER TABLE audit DROP COLUMN mac; \
              ALTER TABLE audit_head DROP COLUMN key_id; ALTER TABLE audit_head DROP COLUMN mac; \
-             DELETE FROM schema_version WHERE version > 1;",
+             DROP TABLE audit_checkpoint; DELETE FROM schema_version WHERE version > 1;",
         )
         .expect("legacy");
 }

@@ -223,13 +223,7 @@ impl Store {
     fn open_read_only(state_dir: &Path) -> Result<Self, StoreError> {
         let path = state_dir.join(DB_FILE);
         let owner = files::prepare_dir(state_dir, false)?;
-        let conn = Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Before the first read: no shared-memory index is ever made.
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        let conn = Self::connect_read_only(&path)?;
         schema::check_not_newer(&conn, &path)?;
         let found = schema::current_version(&conn)?;
         if found < schema::SCHEMA_VERSION {
@@ -246,6 +240,37 @@ impl Store {
             owner,
             anchor: None,
         })
+    }
+
+    /// A read-only connection on a full disk. A WAL-mode reader needs the
+    /// `-shm` index: when a writer left one, a plain read-only open reads
+    /// the database and its WAL. When there is none (every connection
+    /// closed, so the WAL was checkpointed into the database and removed)
+    /// and none can be created, the file is complete on its own and is
+    /// opened `immutable` (no locks, no index). A non-empty WAL without an
+    /// index cannot be read without space: that is said, not guessed.
+    fn connect_read_only(path: &Path) -> Result<Connection, StoreError> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let plain = Connection::open_with_flags(path, flags).and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(c)
+        });
+        let error = match plain {
+            Ok(conn) => return Ok(conn),
+            Err(e) => e,
+        };
+        let wal = side_file(path, "-wal");
+        let wal_empty = std::fs::metadata(&wal).map_or(true, |m| m.len() == 0);
+        if !wal_empty {
+            return Err(StoreError::from(error));
+        }
+        let uri = format!("file:{}?immutable=1", uri_path(path));
+        Ok(Connection::open_with_flags(&uri, flags)?)
     }
 
     /// Opens the store, creating the state directory (mode 0700) and the
@@ -400,4 +425,12 @@ mod tests {
         assert!(validate_subject("a b").is_err());
         assert!(validate_subject("x\n").is_err());
     }
+}
+
+/// `path` for an SQLite URI: `%`, `?` and `#` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    path.to_string_lossy()
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
 }
