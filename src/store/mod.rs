@@ -344,6 +344,14 @@ impl Store {
     }
 }
 
+/// `path` for an SQLite URI: `%`, `?` and `#` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    path.to_string_lossy()
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
+}
+
 fn side_file(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(suffix);
@@ -425,12 +433,4 @@ mod tests {
         assert!(validate_subject("a b").is_err());
         assert!(validate_subject("x\n").is_err());
     }
-}
-
-/// `path` for an SQLite URI: `%`, `?` and `#` percent-encoded.
-fn uri_path(path: &Path) -> String {
-    path.to_string_lossy()
-        .replace('%', "%25")
-        .replace('?', "%3f")
-        .replace('#', "%23")
 }
