@@ -16,6 +16,23 @@ use support::auth1::{Auth1Proxy, connect};
 use support::speech::{clips, pcm16k};
 use support::{Daemon, DbusDaemon, Device, claims, samples, tools};
 
+/// A daemon config: folder camera, liveness off (the clips are voice), the
+/// private bus, `face|voice`, and `fifo` as the microphone.
+fn face_or_voice_config(d: &Device, bus: &DbusDaemon, fifo: &Path) -> PathBuf {
+    d.write_config(
+        "voice",
+        &format!(
+            "device_id = \"{}\"\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 10.0\n\
+             [dbus]\nenabled = true\nbus = \"{}\"\n[liveness]\nmode = \"off\"\n\
+             [decision]\nmodalities = \"face|voice\"\n[microphone]\nfifo = \"{}\"\n",
+            support::DEVICE,
+            d.camera.display(),
+            bus.address,
+            fifo.display()
+        ),
+    )
+}
+
 /// Writes `pcm` into the FIFO (blocking until the daemon reads it), then
 /// closes it: the writer goes away.
 fn speak(fifo: &Path, pcm: Vec<u8>) -> std::thread::JoinHandle<()> {
@@ -71,18 +88,7 @@ fn voice_requests_and_voice_enrolment_through_the_daemon() {
         .unwrap();
     assert!(made.success());
     let bus = DbusDaemon::start(&d.dir);
-    let config = d.write_config(
-        "voice",
-        &format!(
-            "device_id = \"{}\"\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 10.0\n\
-             [dbus]\nenabled = true\nbus = \"{}\"\n[liveness]\nmode = \"off\"\n\
-             [decision]\nmodalities = \"face|voice\"\n[microphone]\nfifo = \"{}\"\n",
-            support::DEVICE,
-            d.camera.display(),
-            bus.address,
-            fifo.display()
-        ),
-    );
+    let config = face_or_voice_config(&d, &bus, &fifo);
     let daemon = Daemon::start(&d, &config, &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -183,18 +189,7 @@ fn a_missing_microphone_leaves_the_face_working_and_voice_requests_time_out() {
     require!(tools(&["dbus-daemon"]));
     let d = Device::with_obama(&samples, &["obama2.jpg"]);
     let bus = DbusDaemon::start(&d.dir);
-    let config = d.write_config(
-        "no-mic",
-        &format!(
-            "device_id = \"{}\"\n[camera]\nsource = \"folder\"\npath = \"{}\"\nfps = 10.0\n\
-             [dbus]\nenabled = true\nbus = \"{}\"\n[liveness]\nmode = \"off\"\n\
-             [decision]\nmodalities = \"face|voice\"\n[microphone]\nfifo = \"{}\"\n",
-            support::DEVICE,
-            d.camera.display(),
-            bus.address,
-            d.dir.join("no-such-fifo").display()
-        ),
-    );
+    let config = face_or_voice_config(&d, &bus, &d.dir.join("no-such-fifo"));
     let daemon = Daemon::start(&d, &config, &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

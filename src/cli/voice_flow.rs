@@ -10,13 +10,11 @@ use serde::Serialize;
 use edgeid::api::Admin;
 use edgeid::decision::factors::FactorFusion;
 use edgeid::decision::voice::{
-    MIN_CLIP_SPEECH_S, MIN_ENROL_SPEECH_S, MIN_PROBE_SPEECH_S, RecentProbes, VOICE, VoiceEvidence,
-    VoiceJudgement, VoiceMatcher, voice_templates,
+    self as voice_factor, MIN_CLIP_SPEECH_S, MIN_ENROL_SPEECH_S, MIN_PROBE_SPEECH_S, RecentProbes,
+    VoiceEvidence, VoiceJudgement, VoiceMatcher,
 };
 use edgeid::infer::ModelRole;
 use edgeid::sources::audio::load_file;
-use edgeid::store::audit::Event;
-use edgeid::store::templates;
 use edgeid::store::{KeyRing, Store};
 use edgeid::voice::{VoiceError, VoicePipeline};
 
@@ -144,27 +142,14 @@ pub fn enroll_voice(
         prints,
         speech_s,
     } = read;
-    let new = voice_templates(spec, &prints);
-    let event = Event::Enroll {
-        subject,
-        detail: serde_json::json!({
-            "modality": VOICE, "model_id": spec.id, "model_sha256": spec.sha256,
-            "samples": clips.len(), "accepted": prints.len(), "speech_s": speech_s,
-            "clips": clips.iter().map(|c| serde_json::json!({
-                "speech_s": c.speech_s, "seconds": c.seconds, "rejected": c.rejected,
-            })).collect::<Vec<_>>(),
-            "replace": replace, "by": Admin::this_process(),
-        }),
-    };
-    let rows = templates::enroll_modality(
-        store,
-        &keys.dek,
-        subject,
-        VOICE,
-        &new,
-        replace,
-        Some(&event),
-    )?;
+    let extra = serde_json::json!({
+        "samples": clips.len(),
+        "clips": clips.iter().map(|c| serde_json::json!({
+            "speech_s": c.speech_s, "seconds": c.seconds, "rejected": c.rejected,
+        })).collect::<Vec<_>>(),
+        "by": Admin::this_process(),
+    });
+    let rows = voice_factor::enrol(store, &keys.dek, spec, subject, &prints, replace, extra)?;
     Ok(VoiceEnrollReport {
         subject: subject.to_owned(),
         model_id: spec.id.clone(),

@@ -18,7 +18,7 @@ use crate::decision::Modalities;
 use crate::decision::enrolment::{FACE, evidence_templates};
 use crate::decision::evidence::{Seen, usable};
 use crate::decision::liveness::{Check, Figures, LivenessMode, State, Track};
-use crate::decision::voice::{MIN_ENROL_SPEECH_S, VOICE, voice_templates};
+use crate::decision::voice::{self, MIN_ENROL_SPEECH_S, VOICE};
 use crate::pipeline::ModelEmbedding;
 use crate::store::audit::Event;
 use crate::store::templates;
@@ -341,28 +341,18 @@ impl Engine {
             prints.push((print.embedding, quality));
         }
         let spec = voice.pipeline.embedder().spec().clone();
-        let new = voice_templates(&spec, &prints);
-        let speech_s: f64 = prints
-            .iter()
-            .filter_map(|(_, q)| q["speech_s"].as_f64())
-            .sum();
-        let event = Event::Enroll {
-            subject,
-            detail: serde_json::json!({
-                "modality": VOICE, "model_id": spec.id, "model_sha256": spec.sha256,
-                "samples": clips.len(), "accepted": clips.len(), "speech_s": speech_s,
-                "replace": replace, "origin": "dbus microphone enrollment", "by": by,
-            }),
-        };
+        let extra = serde_json::json!({
+            "samples": clips.len(), "origin": "dbus microphone enrollment", "by": by,
+        });
         let keys = &self.decider.keys;
-        let rows = templates::enroll_modality(
+        let rows = voice::enrol(
             &mut self.decider.store,
             &keys.dek,
+            &spec,
             subject,
-            VOICE,
-            &new,
+            &prints,
             replace,
-            Some(&event),
+            extra,
         )
         .map_err(|e| internal("sealing the voice templates", &e))?;
         self.decider.reload()?;

@@ -16,7 +16,7 @@ use super::verify::{IDENTIFY_TOP_K, Outcome, decide_identify, decide_verify, sel
 use crate::infer::ModelSpec;
 use crate::infer::manifest::FusionSpec;
 use crate::pipeline::FrameAnalysis;
-use crate::store::audit::{self, Event};
+use crate::store::audit;
 use crate::store::{DataKey, Store, templates};
 use crate::verdict::{Decision, Mode, Reason};
 
@@ -151,16 +151,7 @@ impl Matcher {
             load = load.with_extra(Gallery::open(store, dek, FACE, model, subject)?);
         }
         // Every load sees every row: the first one's tampered list is all.
-        for t in &load.tampered {
-            audit::append(
-                store,
-                &Event::StoreTampered {
-                    subject: &t.subject,
-                    template_row: t.row,
-                    found_by,
-                },
-            )?;
-        }
+        load.audit_tampered(store, found_by)?;
         let stale = load.needs_reenrolment();
         if !stale.is_empty() {
             tracing::warn!(subjects = ?stale, model = %self.model_id, "subjects enrolled with another face model are not searched: re-enrol them");

@@ -18,9 +18,9 @@ use super::attempt::AttemptError;
 use super::gallery::{Gallery, GalleryLoad};
 use super::threshold::{DEFAULT_OPERATING_POINT, OperatingPoint, Threshold};
 use crate::infer::ModelSpec;
-use crate::store::audit::{self, Event};
-use crate::store::templates::{ModelLabel, NewTemplate};
-use crate::store::{DataKey, Store};
+use crate::store::audit::Event;
+use crate::store::templates::{self, ModelLabel, NewTemplate};
+use crate::store::{DataKey, Store, StoreError};
 use crate::verdict::Reason;
 use crate::voice::embed::cosine;
 
@@ -139,16 +139,7 @@ impl VoiceMatcher {
         found_by: &str,
     ) -> Result<GalleryLoad, AttemptError> {
         let load = Gallery::open(store, dek, VOICE, self.model(), subject)?;
-        for t in &load.tampered {
-            audit::append(
-                store,
-                &Event::StoreTampered {
-                    subject: &t.subject,
-                    template_row: t.row,
-                    found_by,
-                },
-            )?;
-        }
+        load.audit_tampered(store, found_by)?;
         Ok(load)
     }
 
@@ -305,6 +296,43 @@ pub fn voice_templates<'a>(
             quality: quality.clone(),
         })
         .collect()
+}
+
+/// Seals one template per clip of `subject`'s voice (its face templates
+/// kept; `replace` for a voice enrolled already), with the enrolment's
+/// audit record: what every voice enrolment records, plus `extra` (the
+/// entry point's: clips, origin, who asked). Shared by `edgeid enroll
+/// --voice` and the daemon's `EnrollStart`, as `enrolment` is for faces.
+pub fn enrol(
+    store: &mut Store,
+    dek: &DataKey,
+    spec: &ModelSpec,
+    subject: &str,
+    clips: &[(Vec<f32>, Value)],
+    replace: bool,
+    extra: Value,
+) -> Result<Vec<i64>, StoreError> {
+    let speech_s: f64 = clips
+        .iter()
+        .filter_map(|(_, q)| q["speech_s"].as_f64())
+        .sum();
+    let mut detail = json!({
+        "modality": VOICE, "model_id": spec.id, "model_sha256": spec.sha256,
+        "accepted": clips.len(), "speech_s": speech_s, "replace": replace,
+    });
+    if let (Value::Object(map), Value::Object(extra)) = (&mut detail, extra) {
+        map.extend(extra);
+    }
+    let event = Event::Enroll { subject, detail };
+    templates::enroll_modality(
+        store,
+        dek,
+        subject,
+        VOICE,
+        &voice_templates(spec, clips),
+        replace,
+        Some(&event),
+    )
 }
 
 #[cfg(test)]

@@ -444,28 +444,14 @@ fn record_refusal(store: &mut Store, refusal: &Refusal, here: &Position) {
         "database": here,
         "anchor": refusal.anchored(),
     });
-    let newest: Option<(String, String)> = store
-        .conn()
-        .query_row(
-            "SELECT event, detail FROM audit ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .unwrap_or(None);
     let event = Event::RollbackDetected {
         problem: refusal.problem(),
         detail,
     };
-    if let Some((name, text)) = newest
-        && name == event.name()
-        && let Ok(previous) = serde_json::from_str::<serde_json::Value>(&text)
-        && previous["problem"] == refusal.problem()
-        && previous["anchor"] == json!(refusal.anchored())
-    {
-        return;
-    }
-    if let Err(error) = audit::append(store, &event) {
+    let repeats = |previous: &serde_json::Value| {
+        previous["problem"] == refusal.problem() && previous["anchor"] == json!(refusal.anchored())
+    };
+    if let Err(error) = audit::append_once(store, &event, repeats) {
         tracing::warn!(%error, "the refusal could not be recorded in the audit log");
     }
 }

@@ -524,6 +524,31 @@ pub struct MacCoverage {
     pub head_checked: bool,
 }
 
+/// Appends `event` unless the newest record is the same kind of event and
+/// `repeats` says its detail is this one's again: a service refused in a
+/// restart loop records the refusal once. `None` when nothing was added.
+pub fn append_once(
+    store: &mut Store,
+    event: &Event<'_>,
+    repeats: impl Fn(&serde_json::Value) -> bool,
+) -> Result<Option<i64>, StoreError> {
+    let newest: Option<(String, String)> = store
+        .conn()
+        .query_row(
+            "SELECT event, detail FROM audit ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((name, text)) = newest
+        && name == event.name()
+        && serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|d| repeats(&d))
+    {
+        return Ok(None);
+    }
+    append(store, event).map(Some)
+}
+
 /// Appends a record in its own transaction; returns its id.
 pub fn append(store: &mut Store, event: &Event<'_>) -> Result<i64, StoreError> {
     let tx = store

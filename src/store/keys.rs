@@ -390,27 +390,13 @@ fn record_substitution(store: &mut Store, kek: &Kek, derived_kid: &str) {
         stored_key: &stored_key,
         derived_kid,
     };
-    let newest: Option<(String, String)> = store
-        .conn()
-        .query_row(
-            "SELECT event, detail FROM audit ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .unwrap_or(None);
-    let same = |detail: &str| {
-        serde_json::from_str::<serde_json::Value>(detail).is_ok_and(|d| {
-            d["stored_kid"] == row.kid.as_str()
-                && d["stored_key"] == stored_key.as_str()
-                && d["derived_kid"] == derived_kid
-        })
+    let repeats = |d: &serde_json::Value| {
+        d["stored_kid"] == row.kid.as_str()
+            && d["stored_key"] == stored_key.as_str()
+            && d["derived_kid"] == derived_kid
     };
-    if newest.is_some_and(|(name, detail)| name == event.name() && same(&detail)) {
-        return;
-    }
     let recorded = super::audit::install_key(store.conn(), dek, device_id)
-        .and_then(|()| super::audit::append(store, &event));
+        .and_then(|()| super::audit::append_once(store, &event, repeats));
     if let Err(error) = recorded {
         tracing::warn!(%error, "the key substitution could not be recorded in the audit log");
     }

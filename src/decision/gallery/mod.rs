@@ -28,6 +28,7 @@ use zeroize::Zeroize;
 use quant::Quantised;
 use secret::Secret;
 
+use crate::store::audit::{self, Event};
 use crate::store::templates::{self, ModelLabel, Opened};
 use crate::store::{DataKey, Store, StoreError};
 
@@ -122,6 +123,22 @@ impl GalleryLoad {
             }
         }
         out.into_iter().collect()
+    }
+
+    /// One `store_tampered` audit record for every template that failed
+    /// its integrity check, naming what noticed it.
+    pub fn audit_tampered(&self, store: &mut Store, found_by: &str) -> Result<(), StoreError> {
+        for t in &self.tampered {
+            audit::append(
+                store,
+                &Event::StoreTampered {
+                    subject: &t.subject,
+                    template_row: t.row,
+                    found_by,
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Adds the gallery of a further embedder (opened with the same store

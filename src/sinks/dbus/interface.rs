@@ -63,6 +63,32 @@ impl Auth1 {
         self.rate.admit(&uid, std::time::Instant::now())
     }
 
+    /// Verify and VerifyWith: the caller's rate, then one verdict under
+    /// `modalities` (`None`: the site's policy).
+    async fn verify_under(
+        &self,
+        conn: &zbus::Connection,
+        header: &Header<'_>,
+        subject: &str,
+        nonce: &str,
+        timeout_ms: u32,
+        modalities: Option<Modalities>,
+    ) -> Result<String, Auth1Error> {
+        self.admit(conn, header).await?;
+        let v = self
+            .engine
+            .decide(
+                Mode::Verify,
+                Some(subject.to_owned()),
+                nonce_arg(nonce),
+                timeout_ms,
+                Origin::Dbus,
+                modalities,
+            )
+            .await?;
+        Ok(v.verdict)
+    }
+
     async fn enroll(
         &self,
         conn: &zbus::Connection,
@@ -163,19 +189,8 @@ impl Auth1 {
         nonce: &str,
         timeout_ms: u32,
     ) -> Result<String, Auth1Error> {
-        self.admit(conn, &header).await?;
-        let v = self
-            .engine
-            .decide(
-                Mode::Verify,
-                Some(subject.to_owned()),
-                nonce_arg(nonce),
-                timeout_ms,
-                Origin::Dbus,
-                None,
-            )
-            .await?;
-        Ok(v.verdict)
+        self.verify_under(conn, &header, subject, nonce, timeout_ms, None)
+            .await
     }
 
     /// As Verify, under a stronger policy than the site's `[decision]
@@ -190,20 +205,9 @@ impl Auth1 {
         timeout_ms: u32,
         modalities: &str,
     ) -> Result<String, Auth1Error> {
-        self.admit(conn, &header).await?;
         let modalities = modalities_arg(modalities)?;
-        let v = self
-            .engine
-            .decide(
-                Mode::Verify,
-                Some(subject.to_owned()),
-                nonce_arg(nonce),
-                timeout_ms,
-                Origin::Dbus,
-                modalities,
-            )
-            .await?;
-        Ok(v.verdict)
+        self.verify_under(conn, &header, subject, nonce, timeout_ms, modalities)
+            .await
     }
 
     /// 1:N (when enabled in the config): who is at the camera?

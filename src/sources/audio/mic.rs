@@ -46,6 +46,24 @@ struct Ring {
 }
 
 impl Shared {
+    /// An empty ring of `capacity` chunks (at least 2) for `device`.
+    fn new(device: &str, (rate, channels): (u32, u16), capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            ring: Mutex::new(Ring {
+                chunks: VecDeque::new(),
+                capacity: capacity.max(2),
+                status: MicStatus {
+                    device: device.to_owned(),
+                    rate,
+                    channels,
+                    ..MicStatus::default()
+                },
+            }),
+            ready: Condvar::new(),
+            stop: AtomicBool::new(false),
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, Ring> {
         // A panic while holding the lock leaves plain data behind; keep going.
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
@@ -89,20 +107,7 @@ impl Microphone {
     pub fn open(device: &str, ring_chunks: usize, backoff: Backoff) -> Result<Self, AudioError> {
         let (found, config) = find(device)?;
         let format = (config.sample_rate().0, config.channels());
-        let shared = Arc::new(Shared {
-            ring: Mutex::new(Ring {
-                chunks: VecDeque::new(),
-                capacity: ring_chunks.max(2),
-                status: MicStatus {
-                    device: device.to_owned(),
-                    rate: format.0,
-                    channels: format.1,
-                    ..MicStatus::default()
-                },
-            }),
-            ready: Condvar::new(),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Shared::new(device, format, ring_chunks);
         let thread_shared = Arc::clone(&shared);
         let name = device.to_owned();
         let thread = std::thread::Builder::new()

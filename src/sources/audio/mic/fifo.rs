@@ -7,11 +7,11 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{MicStatus, Microphone, Ring, Shared, mic_err};
+use super::{Microphone, Shared, mic_err};
 use crate::sources::audio::{AudioError, AudioSource, PcmStream};
 use crate::sources::capture::Backoff;
 
@@ -38,20 +38,7 @@ impl Microphone {
         }
         // Checks the format once, as the stream will.
         PcmStream::new(name.clone(), std::io::empty(), rate, channels)?;
-        let shared = Arc::new(Shared {
-            ring: Mutex::new(Ring {
-                chunks: Default::default(),
-                capacity: ring_chunks.max(2),
-                status: MicStatus {
-                    device: name.clone(),
-                    rate,
-                    channels,
-                    ..MicStatus::default()
-                },
-            }),
-            ready: Condvar::new(),
-            stop: Default::default(),
-        });
+        let shared = Shared::new(&name, (rate, channels), ring_chunks);
         let thread_shared = Arc::clone(&shared);
         let fifo = path.to_owned();
         let thread = std::thread::Builder::new()
