@@ -80,6 +80,10 @@ fn is_anchor_refusal(e: &StoreError) -> bool {
             | StoreError::Diverged { .. }
             | StoreError::AnchorMissing { .. }
             | StoreError::AnchorUnauthentic { .. }
+            | StoreError::CounterBehind { .. }
+            | StoreError::CounterMismatch { .. }
+            | StoreError::CounterUnavailable { .. }
+            | StoreError::CounterInUse { .. }
     )
 }
 
@@ -171,7 +175,7 @@ fn verify_export(global: &GlobalArgs, export: &Path, key: &Path) -> anyhow::Resu
 /// Checks the store's chain: with a KEK, MACs and the rollback anchor too.
 fn verify_store(global: &GlobalArgs) -> anyhow::Result<()> {
     let config = load_config(global)?;
-    let mut store = open_store_for_reading(global)?;
+    let mut store = open_store_for_reading(global, &config)?;
     let kek = match Kek::locate(config.kek_file.as_deref()) {
         Ok(kek) => Some(kek),
         Err(KeyError::NoKek) => None,
@@ -310,7 +314,7 @@ pub fn run(global: &GlobalArgs, cmd: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Verify { .. } => verify_store(global),
         AuditCommand::Export { out: Some(path) } => write_signed(global, &path),
         AuditCommand::Export { out: None } => {
-            let store = open_store_for_reading(global)?;
+            let store = open_store_for_reading(global, &load_config(global)?)?;
             let records = audit::export(&store)?;
             emit(global.json, &records, |rs| {
                 for r in rs {

@@ -93,6 +93,12 @@ pub struct FacesArgs {
     /// Worker threads (1 gives honest per-image latency).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// With --compare: also write every image's raw embeddings (per
+    /// selection rule and model, as is and mirrored) to this JSON file, to
+    /// study a fusion without running the models again. They are biometric
+    /// data of the dataset's people: keep the file with the dataset.
+    #[arg(long, requires = "compare", value_name = "FILE")]
+    pub views_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +406,12 @@ fn faces_compare(
         bar.inc(1)
     });
     bar.finish_and_clear();
+    if let Some(path) = &args.views_out {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(file), &report.views)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(plot) = &args.plot {
         let series = |curve: CurveFn| -> Vec<Series> {
             report

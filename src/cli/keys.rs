@@ -65,6 +65,7 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             // The KEK first: without one nothing is created.
             let kek = locate_kek(&config)?;
             let mut store = Store::create(&global.state_dir)?;
+            store.set_counter_config(config.anchor.clone());
             let device_id = match device_id.or(config.device_id.clone()) {
                 Some(id) => id,
                 None => keys::random_device_id()?,
@@ -98,7 +99,7 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             let old = locate_kek(&config)?;
             let new = Kek::read(&new_kek, KekSource::File(new_kek.clone()), true)
                 .with_context(|| format!("reading the new KEK {}", new_kek.display()))?;
-            let mut store = open_store(global)?;
+            let mut store = open_store(global, &config)?;
             let report = keys::rotate(&mut store, &old, &new, dek)?;
             audit::append(
                 &mut store,
@@ -150,7 +151,7 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
                 );
             }
             let kek = locate_kek(&config)?;
-            let mut store = open_store(global)?;
+            let mut store = open_store(global, &config)?;
             let report = keys::reanchor(&mut store, &kek)?;
             emit(global.json, &report, |r| {
                 println!(

@@ -14,15 +14,20 @@ pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     Ok(Config::load(global.config.as_deref())?)
 }
 
-/// Opens an existing store (never creates one).
-pub fn open_store(global: &GlobalArgs) -> anyhow::Result<Store> {
-    Ok(Store::open(&global.state_dir)?)
+/// Opens an existing store (never creates one), with the config's
+/// `[anchor]` for when its keys are unlocked.
+pub fn open_store(global: &GlobalArgs, config: &Config) -> anyhow::Result<Store> {
+    let mut store = Store::open(&global.state_dir)?;
+    store.set_counter_config(config.anchor.clone());
+    Ok(store)
 }
 
 /// Opens an existing store for a verb that only reads: this works on a
 /// full disk too (`Store::open_for_reading`).
-pub fn open_store_for_reading(global: &GlobalArgs) -> anyhow::Result<Store> {
-    Ok(Store::open_for_reading(&global.state_dir)?)
+pub fn open_store_for_reading(global: &GlobalArgs, config: &Config) -> anyhow::Result<Store> {
+    let mut store = Store::open_for_reading(&global.state_dir)?;
+    store.set_counter_config(config.anchor.clone());
+    Ok(store)
 }
 
 /// [`open_unlocked`] for a verb that only reads (works on a full disk).
@@ -31,7 +36,7 @@ pub fn open_unlocked_for_reading(
     config: &Config,
 ) -> anyhow::Result<(Store, KeyRing)> {
     let kek = locate_kek(config)?;
-    let mut store = open_store_for_reading(global)?;
+    let mut store = open_store_for_reading(global, config)?;
     let ring = keys::unlock(&mut store, &kek)?;
     Ok((store, ring))
 }
@@ -45,7 +50,7 @@ pub fn locate_kek(config: &Config) -> anyhow::Result<Kek> {
 /// not its signing key's, is refused here too.
 pub fn open_unlocked(global: &GlobalArgs, config: &Config) -> anyhow::Result<(Store, KeyRing)> {
     let kek = locate_kek(config)?;
-    let mut store = open_store(global)?;
+    let mut store = open_store(global, config)?;
     let ring = keys::unlock(&mut store, &kek)?;
     Ok((store, ring))
 }

@@ -36,7 +36,7 @@ struct Revoked {
 pub fn run(global: &GlobalArgs, cmd: SubjectsCommand) -> anyhow::Result<()> {
     match cmd {
         SubjectsCommand::List => {
-            let store = open_store_for_reading(global)?;
+            let store = open_store_for_reading(global, &load_config(global)?)?;
             let list = templates::list_subjects(&store)?;
             emit(global.json, &list, |l| {
                 if l.is_empty() {

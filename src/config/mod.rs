@@ -89,6 +89,8 @@ pub enum SectionError {
     Microphone(#[from] crate::sources::audio::MicrophoneConfigError),
     #[error(transparent)]
     Audit(#[from] RetentionConfigError),
+    #[error(transparent)]
+    Anchor(#[from] crate::store::anchor::counter::CounterConfigError),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +123,8 @@ pub struct Config {
     pub microphone: crate::sources::audio::MicrophoneConfig,
     /// `[audit]`: how long and how much of the audit log is kept.
     pub audit: RetentionConfig,
+    /// `[anchor]`: whether the rollback anchor is also bound to a TPM counter.
+    pub anchor: crate::store::anchor::counter::CounterConfig,
 }
 
 /// `[face]`.
@@ -149,6 +153,7 @@ impl Default for Config {
             decision: Default::default(),
             microphone: Default::default(),
             audit: Default::default(),
+            anchor: Default::default(),
         }
     }
 }
@@ -216,6 +221,7 @@ impl Config {
             return Err(SectionError::WalkUpNeedsFace(modalities.to_string()));
         }
         self.audit.validate()?;
+        self.anchor.validate()?;
         Ok(())
     }
 }
@@ -289,6 +295,8 @@ mod tests {
             ("[audit]\nretain_days = 0", "audit.retain_days"),
             ("[audit]\nmax_rows = 10", "audit.max_rows"),
             ("[audit]\nmax_rows = 1000000000", "audit.max_rows"),
+            ("[anchor]\ntpm_nv_index = 0x81000001", "anchor.tpm_nv_index"),
+            ("[anchor]\nbump_every = 0", "anchor.bump_every"),
             (
                 "[mqtt]\nenabled = true\ntopic_prefix = \"a\\u0000b\"",
                 "mqtt.topic_prefix",

@@ -247,6 +247,7 @@ fn load(
 ) -> Result<(Decider, Capture, Option<Microphone>, EngineInfo), DaemonError> {
     let kek = Kek::locate(config.kek_file.as_deref()).map_err(DaemonError::Kek)?;
     let mut store = Store::open(state_dir).map_err(DaemonError::Store)?;
+    store.set_counter_config(config.anchor.clone());
     let ring = keys::unlock(&mut store, &kek).map_err(DaemonError::DeviceKeys)?;
     let manifest = Manifest::open(models_dir).map_err(DaemonError::Models)?;
     let mut pipeline_config = PipelineConfig::default();

@@ -415,7 +415,23 @@ pub struct CompareReport {
     /// Images without a face per selection rule, and unreadable ones.
     pub no_face: BTreeMap<String, usize>,
     pub errors: Vec<(PathBuf, String)>,
+    /// Each image's raw views of its subject per rule (in `rules`' order)
+    /// per loaded model (in `models`' order), for fitting elsewhere.
+    #[serde(skip)]
+    pub views: RawViewTable,
 }
+
+/// What `--views-out` writes: the pass's raw embeddings, unnormalised.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RawViewTable {
+    pub rules: Vec<String>,
+    pub models: Vec<String>,
+    /// image -> per rule -> per model; null without a face.
+    pub images: BTreeMap<PathBuf, Vec<Option<Vec<ViewPair>>>>,
+}
+
+/// A subject's raw embedding by one model: (as is, mirrored).
+pub type ViewPair = (Vec<f32>, Vec<f32>);
 
 /// Each image's raw views of the subject, per selection rule, per embedder
 /// of the pipeline.
@@ -511,11 +527,35 @@ pub fn compare(
             ))
         })
         .collect();
+    let table = RawViewTable {
+        rules: rules.iter().map(|r| r.name().to_owned()).collect(),
+        models: loaded.iter().map(|(id, _)| id.clone()).collect(),
+        images: images
+            .iter()
+            .zip(&views)
+            .filter_map(|(path, v)| {
+                let per_rule = v.as_ref().ok()?;
+                let per_rule = per_rule
+                    .iter()
+                    .map(|r| {
+                        r.as_ref().map(|models| {
+                            models
+                                .iter()
+                                .map(|m| (m.plain.clone(), m.mirrored.clone()))
+                                .collect()
+                        })
+                    })
+                    .collect();
+                Some((path.clone(), per_rule))
+            })
+            .collect(),
+    };
     CompareReport {
         variants: reports,
         images: images.len(),
         no_face,
         errors,
+        views: table,
     }
 }
 

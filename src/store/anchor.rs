@@ -59,10 +59,19 @@
 //! `anchor_reset` record (cause `admin_reanchor`, with both positions) and
 //! writes a new anchor.
 //!
-//! What the anchor cannot see: an attacker who can write the database can
-//! still edit rows that are neither sealed nor chained; and an anchor
+//! What the anchor file cannot see: an attacker who can write the database
+//! can still edit rows that are neither sealed nor chained; an anchor
 //! deleted together with a database from before anchors existed looks
-//! like a store never anchored.
+//! like a store never anchored; and a copy of the whole state directory
+//! (database and anchor together) restored later authenticates. The last
+//! is what the hardware counter is for (`[anchor] hardware_counter =
+//! "tpm"`, [`counter`]): the anchor then also records a TPM NV counter's
+//! value (format `edgeid-anchor/2`, the MAC covering it), and a restored
+//! anchor is behind the TPM. Once an anchor names a counter, the counter
+//! is checked whatever the config says (turning the setting off is no way
+//! around it), and a store whose counter cannot be read is refused.
+
+pub mod counter;
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +80,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use self::counter::{CounterConfig, CounterError, CounterRef, Standing, Tpm};
 use super::audit::{self, Event};
 use super::files::{self, Owner};
 use super::keys::KeyRing;
@@ -80,6 +90,8 @@ use super::{Store, StoreError, rfc3339_utc, unix_now_ms};
 /// The anchor file inside the state directory.
 pub const ANCHOR_FILE: &str = "edgeid.anchor";
 const FORMAT: &str = "edgeid-anchor/1";
+/// With a hardware counter's value.
+const FORMAT_COUNTED: &str = "edgeid-anchor/2";
 const HKDF_SALT: &[u8] = b"edgeid rollback anchor v1";
 const HKDF_INFO: &[u8] = b"anchor-mac";
 /// A leftover anchor's sequence number above this is not believed (an
@@ -116,6 +128,8 @@ pub enum AnchorError {
     },
     #[error("cannot derive the rollback anchor's key from the data key")]
     KeyDerivation,
+    #[error("the rollback anchor's hardware counter: {0}")]
+    Counter(#[from] CounterError),
 }
 
 /// Where the store is: what an older copy of the database is behind on.
@@ -177,27 +191,40 @@ struct AnchorFile {
     device_id: String,
     #[serde(flatten)]
     position: Position,
+    /// The hardware counter's value when it was written (format /2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counter: Option<CounterRef>,
     written_at: String,
     macs: Vec<String>,
 }
 
 impl AnchorFile {
     fn mac_input(&self) -> Vec<u8> {
-        json!([
+        let mut fields = json!([
             self.format,
             self.device_id,
             self.position.seq,
             self.position.audit_record,
             self.position.audit_head,
             self.written_at
-        ])
-        .to_string()
-        .into_bytes()
+        ]);
+        if let (Some(c), Some(list)) = (&self.counter, fields.as_array_mut()) {
+            list.extend([json!(c.kind), json!(c.nv_index), json!(c.value)]);
+        }
+        fields.to_string().into_bytes()
+    }
+
+    fn format_for(counter: Option<&CounterRef>) -> &'static str {
+        if counter.is_some() {
+            FORMAT_COUNTED
+        } else {
+            FORMAT
+        }
     }
 
     fn authenticates(&self, device_id: &str, key: &AnchorKey) -> bool {
         let input = self.mac_input();
-        self.format == FORMAT
+        self.format == Self::format_for(self.counter.as_ref())
             && self.device_id == device_id
             && self.macs.iter().any(|mac| {
                 hex::decode(mac).is_ok_and(|tag| hmac::verify(&key.0, &input, &tag).is_ok())
@@ -214,6 +241,9 @@ pub enum Found {
     Unauthentic,
     Valid {
         position: Position,
+        /// The hardware counter's value it recorded, if it names one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        counter: Option<CounterRef>,
     },
 }
 
@@ -234,6 +264,7 @@ pub fn inspect(dir: &Path, device_id: &str, key: &AnchorKey) -> Result<Found, An
         None => Found::Missing,
         Some(Ok(file)) if file.authenticates(device_id, key) => Found::Valid {
             position: file.position,
+            counter: file.counter,
         },
         Some(_) => Found::Unauthentic,
     })
@@ -251,19 +282,21 @@ pub fn leftover_seq(dir: &Path, device_id: &str) -> Option<u64> {
     }
 }
 
-/// Writes the anchor of `position`, with one MAC per key, whatever the
-/// anchor held before (the caller holds the directory's lock).
+/// Writes the anchor of `position` (and the counter's value), with one MAC
+/// per key, whatever the anchor held before (the caller holds the
+/// directory's lock).
 fn write(
     dir: &Path,
     owner: Owner,
     device_id: &str,
-    position: &Position,
+    (position, counter): (&Position, Option<&CounterRef>),
     keys: &[&AnchorKey],
 ) -> Result<(), AnchorError> {
     let mut file = AnchorFile {
-        format: FORMAT.to_owned(),
+        format: AnchorFile::format_for(counter).to_owned(),
         device_id: device_id.to_owned(),
         position: position.clone(),
+        counter: counter.cloned(),
         written_at: rfc3339_utc(unix_now_ms()),
         macs: Vec::new(),
     };
@@ -291,16 +324,31 @@ fn locked(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, AnchorError> {
     })
 }
 
-/// Replaces the anchor with that of `position`, one MAC per key, under the
-/// directory's lock, whatever it held before (key changes, re-anchoring).
+/// Replaces the anchor with that of `position` (and the counter's value),
+/// one MAC per key, under the directory's lock, whatever it held before
+/// (key changes, re-anchoring).
 pub fn replace(
     (dir, owner): (&Path, Owner),
     device_id: &str,
-    position: &Position,
+    at: (&Position, Option<&CounterRef>),
     keys: &[&AnchorKey],
 ) -> Result<(), AnchorError> {
     let _lock = locked(dir)?;
-    write(dir, owner, device_id, position, keys)
+    write(dir, owner, device_id, at, keys)
+}
+
+/// A hardware counter in use: the value the anchor holds, and when to bump.
+struct Armed {
+    tpm: Tpm,
+    value: u64,
+    every: u32,
+    commits_since_bump: u32,
+}
+
+impl Armed {
+    fn reference(&self) -> CounterRef {
+        CounterRef::tpm(self.tpm.index(), self.value)
+    }
 }
 
 /// An unlocked store's anchor, moved forward after each commit.
@@ -311,6 +359,7 @@ pub struct Anchoring {
     key: AnchorKey,
     /// The position last written or found written.
     last: Option<Position>,
+    counter: Option<Armed>,
 }
 
 impl Anchoring {
@@ -321,20 +370,99 @@ impl Anchoring {
             device_id: device_id.to_owned(),
             key,
             last,
+            counter: None,
         }
     }
 
+    /// Arms the hardware counter, whose value the anchor now holds.
+    pub fn with_counter(mut self, tpm: Tpm, value: u64, every: u32) -> Self {
+        self.counter = Some(Armed {
+            tpm,
+            value,
+            every,
+            commits_since_bump: 0,
+        });
+        self
+    }
+
+    /// After a key rotation: the same anchor (and counter) under a new key.
+    pub fn rekeyed(self, key: AnchorKey, last: Position) -> Self {
+        Self {
+            key,
+            last: Some(last),
+            ..self
+        }
+    }
+
+    /// The counter's value the anchor holds, when one is armed.
+    pub fn counter(&self) -> Option<CounterRef> {
+        self.counter.as_ref().map(Armed::reference)
+    }
+
+    /// Inside the transaction about to commit: whether this commit bumps the
+    /// hardware counter (see [`counter`]: an audit record other than a
+    /// verdict since the last anchor, or `bump_every` commits).
+    pub fn wants_bump(&self, tx: &Connection) -> Result<bool, StoreError> {
+        let Some(armed) = &self.counter else {
+            return Ok(false);
+        };
+        if armed.commits_since_bump + 1 >= armed.every {
+            return Ok(true);
+        }
+        let after = self.last.as_ref().map_or(0, |p| p.audit_record);
+        Ok(tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM audit WHERE id > ?1 AND event NOT IN ('verify', 'identify'))",
+            [after],
+            |r| r.get(0),
+        )?)
+    }
+
     /// After a commit at `here`: writes the anchor unless it already holds
-    /// `here` or a later position (another process may have written one).
-    pub fn advance(&mut self, here: Position) -> Result<(), AnchorError> {
-        if self.last.as_ref() == Some(&here) {
+    /// `here` or a later position (another process may have written one);
+    /// with `bump`, writes it with the counter's next value and then
+    /// increments the counter.
+    pub fn advance(&mut self, here: Position, bump: bool) -> Result<(), AnchorError> {
+        if self.last.as_ref() == Some(&here) && !bump {
             return Ok(());
         }
         let _lock = locked(&self.dir)?;
         let current = inspect(&self.dir, &self.device_id, &self.key)?;
-        let keep = matches!(&current, Found::Valid { position } if position.reaches(&here));
+        if let Some(armed) = self.counter.as_mut() {
+            // Another process (a verb beside the daemon) may have bumped the
+            // counter; the anchor file holds the newest value written.
+            if let Found::Valid {
+                counter: Some(c), ..
+            } = &current
+                && c.index() == Some(armed.tpm.index())
+            {
+                armed.value = armed.value.max(c.value);
+            }
+            armed.commits_since_bump += 1;
+            if bump {
+                let next = CounterRef::tpm(armed.tpm.index(), armed.value + 1);
+                write(
+                    &self.dir,
+                    self.owner,
+                    &self.device_id,
+                    (&here, Some(&next)),
+                    &[&self.key],
+                )?;
+                armed.value = armed.tpm.step_from(armed.value)?;
+                armed.commits_since_bump = 0;
+                self.last = Some(here);
+                return Ok(());
+            }
+        }
+        let counter = self.counter();
+        let keep = matches!(&current, Found::Valid { position, counter: c } if position.reaches(&here) && *c == counter);
         if !keep {
-            write(&self.dir, self.owner, &self.device_id, &here, &[&self.key])?;
+            write(
+                &self.dir,
+                self.owner,
+                &self.device_id,
+                (&here, counter.as_ref()),
+                &[&self.key],
+            )?;
         }
         self.last = Some(here);
         Ok(())
@@ -347,6 +475,31 @@ pub(super) enum Refusal {
     Diverged(Position),
     Missing,
     Unauthentic,
+    /// The anchor's counter value is behind the TPM's: the whole state
+    /// directory is an older copy.
+    CounterBehind {
+        anchored: Position,
+        counter: CounterRef,
+        tpm_value: u64,
+    },
+    /// More than one ahead: the TPM was cleared or is another one.
+    CounterAhead {
+        anchored: Position,
+        counter: CounterRef,
+        tpm_value: u64,
+    },
+    /// The anchor names a counter (or the config asks for one) that cannot
+    /// be read.
+    CounterUnavailable {
+        index: u32,
+        error: CounterError,
+    },
+    /// The config asks for a counter that already counts, but the anchor
+    /// names none: a copy from before the store was bound.
+    CounterInUse {
+        index: u32,
+        tpm_value: u64,
+    },
 }
 
 impl Refusal {
@@ -356,13 +509,42 @@ impl Refusal {
             Refusal::Diverged(_) => "diverged",
             Refusal::Missing => "anchor_missing",
             Refusal::Unauthentic => "anchor_unauthentic",
+            Refusal::CounterBehind { .. } => "counter_behind",
+            Refusal::CounterAhead { .. } => "counter_mismatch",
+            Refusal::CounterUnavailable { .. } => "counter_unavailable",
+            Refusal::CounterInUse { .. } => "counter_in_use",
         }
     }
 
     pub(super) fn anchored(&self) -> Option<&Position> {
         match self {
             Refusal::Behind(p) | Refusal::Diverged(p) => Some(p),
-            Refusal::Missing | Refusal::Unauthentic => None,
+            Refusal::CounterBehind { anchored, .. } | Refusal::CounterAhead { anchored, .. } => {
+                Some(anchored)
+            }
+            Refusal::Missing
+            | Refusal::Unauthentic
+            | Refusal::CounterUnavailable { .. }
+            | Refusal::CounterInUse { .. } => None,
+        }
+    }
+
+    /// The counter's side of the story, for the audit record.
+    fn counter_detail(&self) -> serde_json::Value {
+        match self {
+            Refusal::CounterBehind {
+                counter, tpm_value, ..
+            }
+            | Refusal::CounterAhead {
+                counter, tpm_value, ..
+            } => json!({ "anchor": counter, "tpm_value": tpm_value }),
+            Refusal::CounterUnavailable { index, error } => {
+                json!({ "nv_index": format!("{index:#010x}"), "error": error.to_string() })
+            }
+            Refusal::CounterInUse { index, tpm_value } => {
+                json!({ "nv_index": format!("{index:#010x}"), "tpm_value": tpm_value })
+            }
+            _ => serde_json::Value::Null,
         }
     }
 
@@ -383,6 +565,28 @@ impl Refusal {
                 db_audit_record: here.audit_record,
             },
             Refusal::Unauthentic => StoreError::AnchorUnauthentic { path },
+            Refusal::CounterBehind {
+                counter, tpm_value, ..
+            } => StoreError::CounterBehind {
+                nv_index: counter.nv_index,
+                anchor_value: counter.value,
+                tpm_value,
+            },
+            Refusal::CounterAhead {
+                counter, tpm_value, ..
+            } => StoreError::CounterMismatch {
+                nv_index: counter.nv_index,
+                anchor_value: counter.value,
+                tpm_value,
+            },
+            Refusal::CounterUnavailable { index, error } => StoreError::CounterUnavailable {
+                nv_index: format!("{index:#010x}"),
+                source: error,
+            },
+            Refusal::CounterInUse { index, tpm_value } => StoreError::CounterInUse {
+                nv_index: format!("{index:#010x}"),
+                tpm_value,
+            },
         }
     }
 }
@@ -440,10 +644,14 @@ pub(super) fn ever_anchored(conn: &Connection) -> Result<bool, StoreError> {
 /// same refusal (a service restarting in a loop records it once). A store
 /// that cannot be written is only logged.
 fn record_refusal(store: &mut Store, refusal: &Refusal, here: &Position) {
-    let detail = json!({
+    let mut detail = json!({
         "database": here,
         "anchor": refusal.anchored(),
     });
+    let counter = refusal.counter_detail();
+    if !counter.is_null() {
+        detail["counter"] = counter;
+    }
     let event = Event::RollbackDetected {
         problem: refusal.problem(),
         detail,
@@ -462,15 +670,29 @@ fn record_refusal(store: &mut Store, refusal: &Refusal, here: &Position) {
 pub fn attach(store: &mut Store, ring: &KeyRing) -> Result<(), StoreError> {
     let key = AnchorKey::derive(&ring.dek, &ring.device_id)?;
     let here = Position::read(store.conn())?;
-    let refusal = match inspect(store.dir(), &ring.device_id, &key)? {
-        Found::Valid { position } => compare(store.conn(), &here, &position)?,
+    let found = inspect(store.dir(), &ring.device_id, &key)?;
+    let refusal = match &found {
+        Found::Valid { position, counter } => match compare(store.conn(), &here, position)? {
+            None => counter_refusal(store, position, counter.as_ref()).err(),
+            refused => refused,
+        },
         Found::Unauthentic => Some(Refusal::Unauthentic),
         Found::Missing if ever_anchored(store.conn())? => Some(Refusal::Missing),
         Found::Missing => {
             tracing::warn!(
                 "this store has no rollback anchor yet (created by an older edgeid): anchoring it now"
             );
-            store.anchor = Some(Anchoring::new(store, &ring.device_id, key, None));
+            let anchoring = Anchoring::new(store, &ring.device_id, key, None);
+            let bound = match bind_counter(store) {
+                Ok(bound) => bound,
+                Err(refusal) => return Err(refuse(store, refusal, &here)),
+            };
+            store.anchor = Some(match bound {
+                Some((tpm, value)) => {
+                    anchoring.with_counter(tpm, value, store.counter_config.bump_every)
+                }
+                None => anchoring,
+            });
             let event = Event::AnchorReset {
                 cause: "legacy_store",
                 detail: json!({ "database": here }),
@@ -488,10 +710,135 @@ pub fn attach(store: &mut Store, ring: &KeyRing) -> Result<(), StoreError> {
         return Err(refusal.error(&here, store.dir().join(ANCHOR_FILE)));
     }
     let mut anchoring = Anchoring::new(store, &ring.device_id, key, None);
-    // An anchor one commit behind (a crash in between) catches up now.
-    anchoring.advance(here)?;
+    let named = match found {
+        Found::Valid { counter, .. } => counter,
+        _ => None,
+    };
+    let armed = match named {
+        Some(c) => Some((counter_for(&store.counter_config, &c), c.value)),
+        None => match bind_counter(store) {
+            Ok(bound) => bound,
+            Err(error) => return Err(refuse(store, error, &here)),
+        },
+    };
+    let bump = armed.is_some();
+    if let Some((tpm, value)) = armed {
+        anchoring = anchoring.with_counter(tpm, value, store.counter_config.bump_every);
+    }
+    // An anchor one commit behind (a crash in between) catches up now, and
+    // an unlock bumps the counter: a copy taken before it is refused.
+    anchoring.advance(here, bump)?;
     store.anchor = Some(anchoring);
     Ok(())
+}
+
+/// Records the refusal and turns it into the error the caller returns.
+fn refuse(store: &mut Store, refusal: Refusal, here: &Position) -> StoreError {
+    tracing::error!(
+        problem = refusal.problem(),
+        "the rollback anchor's hardware counter refuses this store"
+    );
+    record_refusal(store, &refusal, here);
+    refusal.error(here, store.dir().join(ANCHOR_FILE))
+}
+
+/// The TPM counter an anchor names, reached through the configured TCTI.
+fn counter_for(config: &CounterConfig, named: &CounterRef) -> Tpm {
+    let index = named.index().unwrap_or(counter::DEFAULT_NV_INDEX);
+    Tpm::new(&config.tpm_tcti, index)
+}
+
+/// Checks the counter a valid anchor names against the TPM (whatever the
+/// config says now); catches the counter up after a crash mid-bump.
+fn counter_refusal(
+    store: &Store,
+    anchored: &Position,
+    named: Option<&CounterRef>,
+) -> Result<(), Refusal> {
+    let Some((standing, tpm, tpm_value)) =
+        counter_standing(&store.counter_config, anchored, named)?
+    else {
+        return Ok(());
+    };
+    if standing == Standing::CrashedMidBump {
+        tracing::warn!(
+            tpm_value,
+            "the anchor is one ahead of the TPM counter (a stop between the two): catching up"
+        );
+        tpm.step_from(tpm_value)
+            .map_err(|error| Refusal::CounterUnavailable {
+                index: tpm.index(),
+                error,
+            })?;
+    }
+    Ok(())
+}
+
+/// Where the TPM stands against the counter value a valid anchor names
+/// (None when it names none), without changing anything: refused when
+/// behind, far ahead or unreadable.
+pub(super) fn counter_standing(
+    config: &CounterConfig,
+    anchored: &Position,
+    named: Option<&CounterRef>,
+) -> Result<Option<(Standing, Tpm, u64)>, Refusal> {
+    let Some(named) = named else {
+        return Ok(None);
+    };
+    let tpm = counter_for(config, named);
+    let tpm_value = tpm.read().map_err(|error| Refusal::CounterUnavailable {
+        index: tpm.index(),
+        error,
+    })?;
+    match counter::standing(named.value, tpm_value) {
+        s @ (Standing::Current | Standing::CrashedMidBump) => Ok(Some((s, tpm, tpm_value))),
+        Standing::Behind => Err(Refusal::CounterBehind {
+            anchored: anchored.clone(),
+            counter: named.clone(),
+            tpm_value,
+        }),
+        Standing::Ahead => Err(Refusal::CounterAhead {
+            anchored: anchored.clone(),
+            counter: named.clone(),
+            tpm_value,
+        }),
+    }
+}
+
+/// Binds a store whose anchor names no counter to the configured one, if
+/// any: defines it when missing. A counter that already counts means a copy
+/// from before the binding (or another store's counter): refused.
+fn bind_counter(store: &Store) -> Result<Option<(Tpm, u64)>, Refusal> {
+    let Some(tpm) = store.counter_config.wanted() else {
+        return Ok(None);
+    };
+    let unavailable = |error| Refusal::CounterUnavailable {
+        index: tpm.index(),
+        error,
+    };
+    let (tpm_value, existed) = tpm.open_or_define().map_err(unavailable)?;
+    if existed {
+        return Err(Refusal::CounterInUse {
+            index: tpm.index(),
+            tpm_value,
+        });
+    }
+    tracing::info!(
+        nv_index = format!("{:#010x}", tpm.index()),
+        tpm_value,
+        "rollback anchor bound to the TPM counter"
+    );
+    Ok(Some((tpm, tpm_value)))
+}
+
+/// For `keys init` and `keys reanchor`: the configured counter, defined
+/// when missing, adopted whatever it counts; `(tpm, value now)`.
+pub fn adopt_counter(store: &Store) -> Result<Option<(Tpm, u64)>, AnchorError> {
+    let Some(tpm) = store.counter_config.wanted() else {
+        return Ok(None);
+    };
+    let (value, _) = tpm.open_or_define()?;
+    Ok(Some((tpm, value)))
 }
 
 /// Inside `tx`, which has made the store what it will be: appends the
@@ -502,11 +849,12 @@ pub fn reset_in(
     (dir, owner): (&Path, Owner),
     device_id: &str,
     event: &Event<'_>,
+    counter: Option<&CounterRef>,
     keys: &[&AnchorKey],
 ) -> Result<Position, StoreError> {
     audit::append_in(tx, event)?;
     let position = Position::read(tx)?;
-    replace((dir, owner), device_id, &position, keys)?;
+    replace((dir, owner), device_id, (&position, counter), keys)?;
     Ok(position)
 }
 
@@ -526,11 +874,17 @@ pub fn reanchor(store: &mut Store, ring: &KeyRing) -> Result<Reanchored, StoreEr
     let before = Position::read(store.conn())?;
     let found = inspect(store.dir(), &ring.device_id, &key)?;
     let at = (store.dir().to_owned(), store.owner());
+    // The counter the config names now (a replaced TPM is re-adopted here).
+    let adopted = adopt_counter(store)?;
+    let next = adopted
+        .as_ref()
+        .map(|(tpm, value)| CounterRef::tpm(tpm.index(), value + 1));
+    let every = store.counter_config.bump_every;
     store.anchor = None;
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if let Found::Valid { position } = &found {
+    if let Found::Valid { position, .. } = &found {
         // Numbers the anchor knows were issued are never issued again.
         tx.execute(
             "UPDATE device SET seq = MAX(seq, ?1) WHERE id = 1",
@@ -541,19 +895,26 @@ pub fn reanchor(store: &mut Store, ring: &KeyRing) -> Result<Reanchored, StoreEr
         cause: "admin_reanchor",
         detail: json!({ "database": before, "anchor": found }),
     };
-    let now = reset_in(&tx, (&at.0, at.1), &ring.device_id, &event, &[&key])?;
+    let now = reset_in(
+        &tx,
+        (&at.0, at.1),
+        &ring.device_id,
+        &event,
+        next.as_ref(),
+        &[&key],
+    )?;
     tx.commit()?;
     tracing::warn!(
         seq = now.seq,
         audit_record = now.audit_record,
         "the store was re-anchored by an administrator"
     );
-    store.anchor = Some(Anchoring::new(
-        store,
-        &ring.device_id,
-        key,
-        Some(now.clone()),
-    ));
+    let mut anchoring = Anchoring::new(store, &ring.device_id, key, Some(now.clone()));
+    if let Some((tpm, value)) = adopted {
+        let value = tpm.step_from(value).map_err(AnchorError::from)?;
+        anchoring = anchoring.with_counter(tpm, value, every);
+    }
+    store.anchor = Some(anchoring);
     Ok(Reanchored {
         database_before: before,
         anchor_before: found,

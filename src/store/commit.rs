@@ -73,12 +73,12 @@ impl StoreTx<'_> {
     pub fn commit(self) -> Result<(), StoreError> {
         let StoreTx { tx, anchor } = self;
         let here = match anchor {
-            Some(_) => Some(Position::read(&tx)?),
+            Some(anchoring) => Some((Position::read(&tx)?, anchoring.wants_bump(&tx)?)),
             None => None,
         };
         tx.commit()?;
-        if let (Some(anchoring), Some(here)) = (anchor.as_mut(), here) {
-            anchoring.advance(here)?;
+        if let (Some(anchoring), Some((here, bump))) = (anchor.as_mut(), here) {
+            anchoring.advance(here, bump)?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
+use super::anchor::counter::{CounterConfig, CounterRef};
 use super::anchor::{self, AnchorKey, Found, Position};
 use super::keys::{Kek, KeyRing, open_ring};
 use super::{DB_FILE, StoreError, schema};
@@ -43,11 +44,17 @@ pub enum AnchorHealth {
     Matches {
         anchor: Position,
         database: Position,
+        /// The TPM counter the anchor names, and the TPM's value now.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        counter: Option<CounterRef>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tpm_value: Option<u64>,
     },
     /// No anchor, and the store was never anchored: the next unlock anchors it.
     NotYetAnchored { database: Position },
     /// Refused at the next unlock: `problem` is `behind`, `diverged`,
-    /// `anchor_missing` or `anchor_unauthentic`, as in the audit record.
+    /// `anchor_missing`, `anchor_unauthentic` or a `counter_*` problem, as
+    /// in the audit record.
     Refused {
         problem: &'static str,
         anchor: Option<Position>,
@@ -109,7 +116,11 @@ impl ReadOnlyStore {
 
     /// Where the database stands against its anchor, as the next unlock
     /// would judge it (without recording anything).
-    pub fn anchor(&self, ring: &KeyRing) -> Result<AnchorHealth, StoreError> {
+    pub fn anchor(
+        &self,
+        ring: &KeyRing,
+        counter_config: &CounterConfig,
+    ) -> Result<AnchorHealth, StoreError> {
         let key = AnchorKey::derive(&ring.dek, &ring.device_id)?;
         let database = Position::read(&self.conn)?;
         let refused = |refusal: anchor::Refusal, database: Position| AnchorHealth::Refused {
@@ -118,13 +129,23 @@ impl ReadOnlyStore {
             database,
         };
         Ok(match anchor::inspect(&self.dir, &ring.device_id, &key)? {
-            Found::Valid { position } => match anchor::compare(&self.conn, &database, &position)? {
-                Some(refusal) => refused(refusal, database),
-                None => AnchorHealth::Matches {
-                    anchor: position,
-                    database,
-                },
-            },
+            Found::Valid { position, counter } => {
+                match anchor::compare(&self.conn, &database, &position)? {
+                    Some(refusal) => refused(refusal, database),
+                    None => {
+                        match anchor::counter_standing(counter_config, &position, counter.as_ref())
+                        {
+                            Err(refusal) => refused(refusal, database),
+                            Ok(standing) => AnchorHealth::Matches {
+                                anchor: position,
+                                database,
+                                counter,
+                                tpm_value: standing.map(|(_, _, value)| value),
+                            },
+                        }
+                    }
+                }
+            }
             Found::Unauthentic => refused(anchor::Refusal::Unauthentic, database),
             Found::Missing if anchor::ever_anchored(&self.conn)? => {
                 refused(anchor::Refusal::Missing, database)

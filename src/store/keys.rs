@@ -242,6 +242,12 @@ pub fn init(
 ) -> Result<KeyRing, StoreError> {
     let at = (store.dir().to_owned(), store.owner());
     let leftover_seq = anchor::leftover_seq(&at.0, device_id);
+    // A new store takes the configured counter as it stands.
+    let adopted = anchor::adopt_counter(store)?;
+    let next = adopted
+        .as_ref()
+        .map(|(tpm, value)| anchor::counter::CounterRef::tpm(tpm.index(), value + 1));
+    let every = store.counter_config.bump_every;
     // The old keys' anchoring ends here: the new anchor is under the new DEK.
     store.anchor = None;
     let tx = store
@@ -290,14 +296,21 @@ pub fn init(
         cause: "keys_init",
         detail: serde_json::json!({ "force": force, "leftover_anchor_seq": leftover_seq }),
     };
-    let position = anchor::reset_in(&tx, (&at.0, at.1), device_id, &event, &[&key])?;
-    tx.commit()?;
-    store.anchor = Some(anchor::Anchoring::new(
-        store,
+    let position = anchor::reset_in(
+        &tx,
+        (&at.0, at.1),
         device_id,
-        key,
-        Some(position),
-    ));
+        &event,
+        next.as_ref(),
+        &[&key],
+    )?;
+    tx.commit()?;
+    let mut anchoring = anchor::Anchoring::new(store, device_id, key, Some(position));
+    if let Some((tpm, value)) = adopted {
+        let value = tpm.step_from(value).map_err(anchor::AnchorError::from)?;
+        anchoring = anchoring.with_counter(tpm, value, every);
+    }
+    store.anchor = Some(anchoring);
     Ok(KeyRing {
         device_id: device_id.to_owned(),
         dek,
@@ -453,13 +466,22 @@ pub fn rotate(
 ) -> Result<RotationReport, StoreError> {
     let ring = unlock(store, old)?;
     let armed = store.anchor.take();
-    match rotate_unlocked(store, &ring, new_kek, new_dek) {
+    let counter = armed.as_ref().and_then(anchor::Anchoring::counter);
+    match rotate_unlocked(store, &ring, new_kek, new_dek, counter.as_ref()) {
         Ok((report, None)) => {
             store.anchor = armed;
             Ok(report)
         }
-        Ok((report, Some(anchoring))) => {
-            store.anchor = Some(anchoring);
+        Ok((report, Some((key, position)))) => {
+            store.anchor = match armed {
+                Some(anchoring) => Some(anchoring.rekeyed(key, position)),
+                None => Some(anchor::Anchoring::new(
+                    store,
+                    &ring.device_id,
+                    key,
+                    Some(position),
+                )),
+            };
             Ok(report)
         }
         Err(e) => {
@@ -475,7 +497,8 @@ fn rotate_unlocked(
     ring: &KeyRing,
     new_kek: &Kek,
     new_dek: bool,
-) -> Result<(RotationReport, Option<anchor::Anchoring>), StoreError> {
+    counter: Option<&anchor::counter::CounterRef>,
+) -> Result<(RotationReport, Option<(AnchorKey, anchor::Position)>), StoreError> {
     let device_id = ring.device_id.as_str();
     let at = (store.dir().to_owned(), store.owner());
     let tx = store
@@ -553,12 +576,12 @@ fn rotate_unlocked(
     let old_key = AnchorKey::derive(&ring.dek, device_id)?;
     let new_key = AnchorKey::derive(&fresh, device_id)?;
     let position = anchor::Position::read(&tx)?;
-    anchor::replace((&at.0, at.1), device_id, &position, &[&old_key, &new_key])?;
+    let at_position = (&position, counter);
+    anchor::replace((&at.0, at.1), device_id, at_position, &[&old_key, &new_key])?;
     tx.commit()?;
     super::audit::install_key(store.conn(), &fresh, device_id)?;
-    anchor::replace((&at.0, at.1), device_id, &position, &[&new_key])?;
-    let anchoring = anchor::Anchoring::new(store, device_id, new_key, Some(position));
-    Ok((report, Some(anchoring)))
+    anchor::replace((&at.0, at.1), device_id, at_position, &[&new_key])?;
+    Ok((report, Some((new_key, position))))
 }
 
 /// A fresh random device id (128 bits, hex).

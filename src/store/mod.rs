@@ -107,6 +107,46 @@ pub enum StoreError {
          `edgeid keys reanchor --i-restored-a-backup`"
     )]
     AnchorUnauthentic { path: PathBuf },
+    #[error(
+        "the rollback anchor holds TPM counter {nv_index} at {anchor_value}, but the TPM is at \
+         {tpm_value}: the state directory (database and anchor) is an older copy; refusing to serve \
+         (recorded in the audit log). Put the newest state back, or, if this restore was deliberate, \
+         run `edgeid keys reanchor --i-restored-a-backup`"
+    )]
+    CounterBehind {
+        nv_index: String,
+        anchor_value: u64,
+        tpm_value: u64,
+    },
+    #[error(
+        "the rollback anchor holds TPM counter {nv_index} at {anchor_value}, ahead of the TPM's \
+         {tpm_value}: the TPM was cleared or replaced, or the index redefined; refusing to serve \
+         (recorded in the audit log). If the TPM was replaced on purpose, run `edgeid keys reanchor \
+         --i-restored-a-backup`"
+    )]
+    CounterMismatch {
+        nv_index: String,
+        anchor_value: u64,
+        tpm_value: u64,
+    },
+    #[error(
+        "the rollback anchor's TPM counter {nv_index} cannot be read ({source}); a store bound to a \
+         counter is not served without it (recorded in the audit log). Check the TPM (`edgeid \
+         doctor`, [anchor] tpm_tcti); to unbind a store whose TPM is gone, set [anchor] \
+         hardware_counter = \"none\" and run `edgeid keys reanchor --i-restored-a-backup`"
+    )]
+    CounterUnavailable {
+        nv_index: String,
+        source: anchor::counter::CounterError,
+    },
+    #[error(
+        "[anchor] asks for TPM counter {nv_index}, which already counts ({tpm_value}), but this \
+         store's anchor names no counter: the state directory is a copy from before it was bound, or \
+         the index belongs to something else; refusing to serve (recorded in the audit log). If this \
+         is deliberate, run `edgeid keys reanchor --i-restored-a-backup` (or choose another \
+         tpm_nv_index)"
+    )]
+    CounterInUse { nv_index: String, tpm_value: u64 },
     #[error(transparent)]
     Anchor(#[from] AnchorError),
     #[error(
@@ -183,6 +223,8 @@ pub struct Store {
     /// Set once the keys are unlocked (`keys::unlock`, `keys::init`): then
     /// every commit moves the rollback anchor forward.
     anchor: Option<anchor::Anchoring>,
+    /// `[anchor]`: whether the anchor is also bound to a TPM counter.
+    counter_config: anchor::counter::CounterConfig,
 }
 
 /// The files SQLite keeps beside the database in WAL mode.
@@ -239,6 +281,7 @@ impl Store {
             dir: state_dir.to_owned(),
             owner,
             anchor: None,
+            counter_config: Default::default(),
         })
     }
 
@@ -312,6 +355,7 @@ impl Store {
             dir: state_dir.to_owned(),
             owner,
             anchor: None,
+            counter_config: Default::default(),
         })
     }
 
@@ -327,6 +371,12 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Sets `[anchor]` (before the keys are unlocked): whether the rollback
+    /// anchor is also bound to a TPM counter.
+    pub fn set_counter_config(&mut self, config: anchor::counter::CounterConfig) {
+        self.counter_config = config;
     }
 
     /// The state directory.

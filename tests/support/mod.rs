@@ -15,6 +15,7 @@
 //!   zbus client of `org.edgeid.Auth1`.
 //! - [`held`]: frames of a printed photo held up to the camera.
 //! - [`speech`]: espeak-ng voices as synthetic speakers.
+//! - [`tpm`]: a software TPM (swtpm) for the anchor's hardware counter.
 //! - [`fifo_camera`]: a Y4M camera on a FIFO that plays the clips a test
 //!   hands it (`eval` feature: the clips come from `edgeid::eval::liveness`).
 
@@ -37,6 +38,7 @@ pub mod process;
 pub mod samples;
 pub mod speech;
 pub mod tools;
+pub mod tpm;
 
 pub use broker::{Mosquitto, free_port};
 pub use bus::DbusDaemon;

@@ -111,12 +111,24 @@ pub fn check(global: &GlobalArgs, config: &Config) -> Vec<Check> {
             ),
         ),
     );
-    checks.push(match store.anchor(&ring) {
-        Ok(AnchorHealth::Matches { anchor, database }) => Check::ok(
+    checks.push(match store.anchor(&ring, &config.anchor) {
+        Ok(AnchorHealth::Matches {
+            anchor,
+            database,
+            counter,
+            tpm_value,
+        }) => Check::ok(
             "anchor",
             format!(
-                "rollback anchor at seq {} / audit record {}; database at seq {} / record {}",
-                anchor.seq, anchor.audit_record, database.seq, database.audit_record
+                "rollback anchor at seq {} / audit record {}; database at seq {} / record {}{}",
+                anchor.seq,
+                anchor.audit_record,
+                database.seq,
+                database.audit_record,
+                match (counter, tpm_value) {
+                    (Some(c), Some(v)) => format!("; TPM counter {} at {v} (anchor {})", c.nv_index, c.value),
+                    _ => "; no hardware counter".to_owned(),
+                }
             ),
         ),
         Ok(a @ AnchorHealth::NotYetAnchored { .. }) => Check::warn(
