@@ -41,6 +41,11 @@ pub struct FusedArgs {
     /// Seconds of speech an utterance needs.
     #[arg(long, default_value_t = 2.0)]
     pub min_speech: f64,
+    /// Seconds of speech each probe is cut to, from its start: the daemon's
+    /// 2.7 by default (what it embeds for a verify); 0 scores whole
+    /// utterances. Templates always use whole enrolment utterances.
+    #[arg(long, default_value_t = edgeid::decision::voice::PROBE_TARGET_SPEECH_S)]
+    pub probe_speech: f64,
     /// Threads for the face pipeline.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -87,7 +92,13 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
     let voice_spec = voice.embedder().spec().clone();
     let files: usize = speakers.iter().map(|s| s.files.len()).sum();
     let bar = counter(files as u64, "utterances", global.json);
-    let utterances = embed_all(&voice, &speakers, args.min_speech, || bar.inc(1));
+    let utterances = embed_all(
+        &voice,
+        &speakers,
+        args.min_speech,
+        (args.probe_speech > 0.0).then_some(args.probe_speech),
+        || bar.inc(1),
+    );
     bar.finish_and_clear();
     let voice_trials = trials(&speakers, &utterances, args.enrol).labelled;
 

@@ -34,6 +34,11 @@ pub struct VoiceArgs {
     /// Seconds of speech (after the silence trim) an utterance needs.
     #[arg(long, default_value_t = 2.0)]
     pub min_speech: f64,
+    /// Seconds of speech each probe is cut to, from its start: the daemon's
+    /// 2.7 by default (what it embeds for a verify); 0 scores whole
+    /// utterances. Templates always use whole enrolment utterances.
+    #[arg(long, default_value_t = edgeid::decision::voice::PROBE_TARGET_SPEECH_S)]
+    pub probe_speech: f64,
     /// Decide at this cosine similarity instead of the manifest's threshold.
     #[arg(long)]
     pub threshold: Option<f32>,
@@ -51,7 +56,13 @@ pub fn voice(global: &GlobalArgs, args: VoiceArgs) -> anyhow::Result<()> {
     let pipeline = VoicePipeline::new(embedder);
     let files: usize = speakers.iter().map(|s| s.files.len()).sum();
     let bar = counter(files as u64, "utterances", global.json);
-    let utterances = embed_all(&pipeline, &speakers, args.min_speech, || bar.inc(1));
+    let utterances = embed_all(
+        &pipeline,
+        &speakers,
+        args.min_speech,
+        (args.probe_speech > 0.0).then_some(args.probe_speech),
+        || bar.inc(1),
+    );
     bar.finish_and_clear();
     let t = trials(&speakers, &utterances, args.enrol);
     anyhow::ensure!(

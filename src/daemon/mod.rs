@@ -9,6 +9,7 @@
 //! - `voice`: the voice factor (stages, voice templates, replay memory).
 //! - `status`: the camera's state, told to systemd and the log.
 //! - `notify`: sd_notify (READY, STATUS, WATCHDOG, STOPPING).
+//! - `memory`: the allocator's settings for a months-long process.
 //!
 //! Its config is `config::Config`; the `[daemon]` section lives there
 //! (`config::DaemonConfig`) because the config is assembled below the
@@ -19,6 +20,7 @@ pub mod decide;
 pub mod engine;
 pub mod enroll;
 mod error;
+mod memory;
 pub mod notify;
 mod run;
 mod status;

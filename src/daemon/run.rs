@@ -78,6 +78,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
 
 /// [`run`] with a latency observer and / or a stop channel.
 pub fn run_with(opts: RunOptions, hooks: RunHooks) -> Result<(), DaemonError> {
+    super::memory::settle_allocator();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

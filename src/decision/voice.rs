@@ -29,6 +29,12 @@ pub const VOICE: &str = "voice";
 
 /// Seconds of speech (after the silence trim) a probe needs.
 pub const MIN_PROBE_SPEECH_S: f64 = 2.0;
+/// Speech a probe aims for, and exactly what the daemon embeds: more than
+/// the minimum for a steadier embedding, and no more than two partial
+/// utterances (160 frames every 77, the last kept when 75 % covered: up to
+/// 2.73 s), each one LSTM run of ~10 ms in the 30 ms budget (`edgeid bench
+/// --voice`). `edgeid eval voice` and `eval fused` cut their probes to it.
+pub const PROBE_TARGET_SPEECH_S: f64 = 2.7;
 /// Seconds of speech an enrolment clip needs to be used.
 pub const MIN_CLIP_SPEECH_S: f64 = 1.0;
 /// Seconds of speech an enrolment needs over all its clips.

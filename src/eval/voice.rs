@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::EvalError;
 use crate::sources::audio::load_file;
 use crate::voice::embed::cosine;
-use crate::voice::{VoiceError, VoicePipeline};
+use crate::voice::{RATE, VoiceError, VoicePipeline};
 
 /// Longest utterance read (seconds); longer files are errors.
 pub const MAX_UTTERANCE_S: f64 = 120.0;
@@ -82,16 +82,23 @@ pub struct Utterance {
     pub speech_s: f64,
     #[serde(skip)]
     pub embedding: Option<Vec<f32>>,
+    /// The embedding of the utterance's first `probe_speech_s` of speech,
+    /// what the daemon embeds for a verify (None: probes use the whole).
+    #[serde(skip)]
+    pub probe_embedding: Option<Vec<f32>>,
     pub error: Option<String>,
     /// Too little speech (a failure to acquire, not an error).
     pub too_little_speech: bool,
 }
 
-/// Embeds every file of every speaker; `tick` is called after each file.
+/// Embeds every file of every speaker, whole (for templates) and, with
+/// `probe_speech_s`, also its first that many seconds of speech (for
+/// probes, as the daemon listens); `tick` is called after each file.
 pub fn embed_all(
     pipeline: &VoicePipeline,
     speakers: &[Speaker],
     min_speech_s: f64,
+    probe_speech_s: Option<f64>,
     tick: impl Fn(),
 ) -> Vec<Utterance> {
     let mut out = Vec::new();
@@ -103,6 +110,7 @@ pub fn embed_all(
                 seconds: 0.0,
                 speech_s: 0.0,
                 embedding: None,
+                probe_embedding: None,
                 error: None,
                 too_little_speech: false,
             };
@@ -113,6 +121,14 @@ pub fn embed_all(
                         Ok(print) => {
                             u.speech_s = print.speech_s;
                             u.embedding = Some(print.embedding);
+                            if let Some(cut) = probe_speech_s {
+                                let mut speech = VoicePipeline::speech(&clip.samples);
+                                speech.truncate((cut * RATE as f64) as usize);
+                                match pipeline.embed_speech(&speech) {
+                                    Ok(p) => u.probe_embedding = Some(p.embedding),
+                                    Err(e) => u.error = Some(e.to_string()),
+                                }
+                            }
                         }
                         Err(e) => {
                             u.too_little_speech = matches!(
@@ -206,7 +222,10 @@ pub fn trials(speakers: &[Speaker], utterances: &[Utterance], enrol: usize) -> V
         // Some(None): enrolled, but every enrolment utterance failed.
         templates[s] = Some(template);
     }
-    let score = |u: &Utterance, t: &Option<Vec<f32>>| match (&u.embedding, t) {
+    let score = |u: &Utterance, t: &Option<Vec<f32>>| match (
+        u.probe_embedding.as_ref().or(u.embedding.as_ref()),
+        t,
+    ) {
         (Some(e), Some(t)) => cosine(e, t),
         _ => f32::NEG_INFINITY,
     };
@@ -300,6 +319,7 @@ mod tests {
             seconds: 3.0,
             speech_s: 3.0,
             embedding: e.map(|e| e.to_vec()),
+            probe_embedding: None,
             error: None,
             too_little_speech: false,
         }
@@ -332,5 +352,21 @@ mod tests {
         assert!(t.genuine[1].is_infinite());
         // Impostor: a3 vs b, b3 vs a, c vs a and b.
         assert_eq!(t.impostor.len(), 4);
+    }
+
+    #[test]
+    fn probes_are_scored_by_their_cut_embedding_and_templates_by_the_whole() {
+        let sp = |id: &str| Speaker {
+            id: id.into(),
+            files: vec![PathBuf::new(); 2],
+        };
+        let mut probe = utt(0, Some([1.0, 0.0]));
+        probe.probe_embedding = Some(vec![0.6, 0.8]);
+        let mut enrol = utt(0, Some([1.0, 0.0]));
+        // Never used: an enrolment utterance's cut embedding.
+        enrol.probe_embedding = Some(vec![0.0, 1.0]);
+        let t = trials(&[sp("a")], &[enrol, probe], 1);
+        assert_eq!(t.genuine.len(), 1);
+        assert!((t.genuine[0] - 0.6).abs() < 1e-6);
     }
 }

@@ -8,18 +8,15 @@
 use std::time::Instant;
 
 use crate::api::ApiError;
-use crate::decision::voice::{MIN_ENROL_SPEECH_S, MIN_PROBE_SPEECH_S, VoiceEvidence};
+use crate::decision::voice::{
+    MIN_ENROL_SPEECH_S, MIN_PROBE_SPEECH_S, PROBE_TARGET_SPEECH_S, VoiceEvidence,
+};
 use crate::sources::audio::{AudioSource, To16kMono};
 use crate::voice::level::dbfs;
 use crate::voice::{RATE, VoicePipeline};
 
 use super::{Engine, IDLE_TURN};
 
-/// Speech a probe aims for: more than the minimum for a steadier
-/// embedding, and no more than two partial utterances (160 frames every
-/// 77, the last kept when 75 % covered: up to 2.73 s), each one LSTM run
-/// of ~10 ms in the 30 ms budget (`edgeid bench --voice`).
-const PROBE_TARGET_SPEECH_S: f64 = 2.7;
 /// The most audio one probe listens to.
 const MAX_PROBE_AUDIO_S: f64 = 12.0;
 /// How often the speech held so far is measured.
