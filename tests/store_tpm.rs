@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use edgeid::store::anchor::counter::{CounterConfig, CounterKind, DEFAULT_NV_INDEX};
@@ -29,14 +28,6 @@ fn tpm_config(tpm: &SoftTpm) -> String {
         "device_id = \"{DEVICE}\"\n[anchor]\nhardware_counter = \"tpm\"\ntpm_tcti = \"{}\"\n",
         tpm.tcti()
     )
-}
-
-fn enrolled(d: &Device, samples: &Path) {
-    d.cli(&d.config, &["keys", "init"]);
-    let photos = [samples.join("obama.jpg"), samples.join("obama3.jpg")];
-    let mut enroll = vec!["enroll", "--subject", "obama"];
-    enroll.extend(photos.iter().map(|p| p.to_str().expect("utf8")));
-    d.cli(&d.config, &enroll);
 }
 
 fn anchor_json(d: &Device) -> serde_json::Value {
@@ -64,7 +55,7 @@ fn a_restored_state_directory_is_refused_by_the_tpm_counter_even_with_the_settin
     let d = Device::new("");
     let tpm = SoftTpm::start(&d.dir.join("tpm"));
     std::fs::write(&d.config, tpm_config(&tpm)).expect("config");
-    enrolled(&d, &samples);
+    d.init_with_obama(&samples);
     let anchor = anchor_json(&d);
     assert_eq!(anchor["format"], "edgeid-anchor/2");
     assert_eq!(anchor["counter"]["nv_index"], "0x01500e1d");
@@ -125,7 +116,7 @@ fn a_store_bound_to_a_counter_is_not_served_without_it_and_a_copy_from_before_bi
     let samples = require!(samples());
     let d = Device::new(&format!("device_id = \"{DEVICE}\"\n"));
     let mut tpm = SoftTpm::start(&d.dir.join("tpm"));
-    enrolled(&d, &samples);
+    d.init_with_obama(&samples);
     assert_eq!(anchor_json(&d)["format"], "edgeid-anchor/1");
     let unbound = d.dir.join("unbound");
     copy_files(&d.state, &unbound, &STATE_FILES);

@@ -111,12 +111,18 @@ impl Device {
         for p in camera_photos {
             std::fs::copy(samples.join(p), d.camera.join(p)).expect("copy photo");
         }
-        d.cli(&d.config, &["keys", "init"]);
+        d.init_with_obama(samples);
+        d
+    }
+
+    /// `keys init` and `obama` enrolled from obama.jpg and obama3.jpg, with
+    /// the device's config as it is.
+    pub fn init_with_obama(&self, samples: &Path) {
+        self.cli(&self.config, &["keys", "init"]);
         let photos = [samples.join("obama.jpg"), samples.join("obama3.jpg")];
         let mut enroll = vec!["enroll", "--subject", "obama"];
         enroll.extend(photos.iter().map(|p| p.to_str().expect("utf8")));
-        d.cli(&d.config, &enroll);
-        d
+        self.cli(&self.config, &enroll);
     }
 
     /// `edgeid` on this device's state and KEK with `config`.
