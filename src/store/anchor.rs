@@ -273,7 +273,9 @@ pub fn attach(store: &mut Store, ring: &KeyRing) -> Result<(), StoreError> {
             Err(error) => return Err(refuse(store, error, &here)),
         },
     };
-    let bump = armed.is_some();
+    // A store opened read-only (a full disk) can be read, not re-anchored.
+    let read_only = store.conn().is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
+    let bump = armed.is_some() && !read_only;
     if let Some((tpm, value)) = armed {
         anchoring = anchoring.with_counter(tpm, value, store.counter_config.bump_every);
     }
