@@ -14,7 +14,9 @@ use edgeid::eval::faces::{read_pairs, unique_images};
 use edgeid::eval::fused::{FaceScores, FusedReport, evaluate, fused_trials, pair_up};
 use edgeid::eval::plot::{Series, det_chart};
 use edgeid::eval::runner::analyse_all;
-use edgeid::eval::voice::{embed_all, read_voice_dataset, trials};
+use edgeid::eval::voice::{read_voice_dataset, trials};
+
+use super::eval_voice::VoiceTrialArgs;
 use edgeid::infer::ModelSpec;
 use edgeid::pipeline::{EmbedderChoice, FaceSelection, PipelineConfig, SubjectRule};
 
@@ -35,17 +37,8 @@ pub struct FusedArgs {
     /// Voice dataset: DIR/<speaker>/*.flac|wav.
     #[arg(long)]
     pub voices: PathBuf,
-    /// Utterances per speaker used for its voice template.
-    #[arg(long, default_value_t = 3)]
-    pub enrol: usize,
-    /// Seconds of speech an utterance needs.
-    #[arg(long, default_value_t = 2.0)]
-    pub min_speech: f64,
-    /// Seconds of speech each probe is cut to, from its start: the daemon's
-    /// 2.7 by default (what it embeds for a verify); 0 scores whole
-    /// utterances. Templates always use whole enrolment utterances.
-    #[arg(long, default_value_t = edgeid::decision::voice::PROBE_TARGET_SPEECH_S)]
-    pub probe_speech: f64,
+    #[command(flatten)]
+    pub trials: VoiceTrialArgs,
     /// Threads for the face pipeline.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -92,15 +85,9 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
     let voice_spec = voice.embedder().spec().clone();
     let files: usize = speakers.iter().map(|s| s.files.len()).sum();
     let bar = counter(files as u64, "utterances", global.json);
-    let utterances = embed_all(
-        &voice,
-        &speakers,
-        args.min_speech,
-        (args.probe_speech > 0.0).then_some(args.probe_speech),
-        || bar.inc(1),
-    );
+    let utterances = args.trials.embed(&voice, &speakers, || bar.inc(1));
     bar.finish_and_clear();
-    let voice_trials = trials(&speakers, &utterances, args.enrol).labelled;
+    let voice_trials = trials(&speakers, &utterances, args.trials.enrol).labelled;
 
     let identity_of = pair_up(&speakers, &voice_trials, &faces).with_context(|| {
         format!(
@@ -228,8 +215,8 @@ fn manifest_entry(
         vw = cv.slope,
         faces = args.faces.display(),
         voices = args.voices.display(),
-        enrol = args.enrol,
-        ms = args.min_speech,
+        enrol = args.trials.enrol,
+        ms = args.trials.min_speech,
         imp = r.impostor_trials,
     )
 }

@@ -12,7 +12,7 @@ use edgeid::decision::{OperatingPoint, Threshold};
 use edgeid::eval::metrics::{VerificationMetrics, det, verification_metrics};
 use edgeid::eval::plot::{Series, det_chart};
 use edgeid::eval::voice::{
-    ReplayFigures, Split, Utterance, embed_all, read_voice_dataset, replay_figures, trials,
+    ReplayFigures, Speaker, Split, Utterance, embed_all, read_voice_dataset, replay_figures, trials,
 };
 use edgeid::infer::default_backend;
 use edgeid::voice::{VoiceEmbedder, VoicePipeline};
@@ -27,6 +27,19 @@ pub struct VoiceArgs {
     /// Dataset directory: DIR/<speaker>/*.flac or *.wav.
     #[arg(long)]
     pub dataset: PathBuf,
+    #[command(flatten)]
+    pub trials: VoiceTrialArgs,
+    /// Decide at this cosine similarity instead of the manifest's threshold.
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Write the DET curve here (PNG, or SVG by extension).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// How voice trials are made (`eval voice` and `eval fused`).
+#[derive(Debug, Args)]
+pub struct VoiceTrialArgs {
     /// Utterances per speaker used for enrolment (the first ones by name);
     /// speakers with no more than this many are impostors only.
     #[arg(long, default_value_t = 3)]
@@ -39,12 +52,19 @@ pub struct VoiceArgs {
     /// utterances. Templates always use whole enrolment utterances.
     #[arg(long, default_value_t = edgeid::decision::voice::PROBE_TARGET_SPEECH_S)]
     pub probe_speech: f64,
-    /// Decide at this cosine similarity instead of the manifest's threshold.
-    #[arg(long)]
-    pub threshold: Option<f32>,
-    /// Write the DET curve here (PNG, or SVG by extension).
-    #[arg(long)]
-    pub plot: Option<PathBuf>,
+}
+
+impl VoiceTrialArgs {
+    /// Every utterance of `speakers` embedded under these settings.
+    pub fn embed(
+        &self,
+        pipeline: &VoicePipeline,
+        speakers: &[Speaker],
+        tick: impl Fn(),
+    ) -> Vec<Utterance> {
+        let cut = (self.probe_speech > 0.0).then_some(self.probe_speech);
+        embed_all(pipeline, speakers, self.min_speech, cut, tick)
+    }
 }
 
 pub fn voice(global: &GlobalArgs, args: VoiceArgs) -> anyhow::Result<()> {
@@ -56,20 +76,14 @@ pub fn voice(global: &GlobalArgs, args: VoiceArgs) -> anyhow::Result<()> {
     let pipeline = VoicePipeline::new(embedder);
     let files: usize = speakers.iter().map(|s| s.files.len()).sum();
     let bar = counter(files as u64, "utterances", global.json);
-    let utterances = embed_all(
-        &pipeline,
-        &speakers,
-        args.min_speech,
-        (args.probe_speech > 0.0).then_some(args.probe_speech),
-        || bar.inc(1),
-    );
+    let utterances = args.trials.embed(&pipeline, &speakers, || bar.inc(1));
     bar.finish_and_clear();
-    let t = trials(&speakers, &utterances, args.enrol);
+    let t = trials(&speakers, &utterances, args.trials.enrol);
     anyhow::ensure!(
         !t.genuine.is_empty() && !t.impostor.is_empty(),
         "{}: no genuine or no impostor trials (a speaker needs more than {} utterances)",
         args.dataset.display(),
-        args.enrol
+        args.trials.enrol
     );
     let point = OperatingPoint(DEFAULT_OPERATING_POINT);
     let threshold = Threshold::resolve(args.threshold, &spec, point).unwrap_or_else(|| {

@@ -275,14 +275,7 @@ impl Store {
                 supported: schema::SCHEMA_VERSION,
             });
         }
-        Ok(Self {
-            conn,
-            path,
-            dir: state_dir.to_owned(),
-            owner,
-            anchor: None,
-            counter_config: Default::default(),
-        })
+        Ok(Self::assemble(conn, path, state_dir, owner))
     }
 
     /// A read-only connection on a full disk. A WAL-mode reader needs the
@@ -349,14 +342,7 @@ impl Store {
         for file in side_files() {
             files::tighten(&file)?;
         }
-        Ok(Self {
-            conn,
-            path,
-            dir: state_dir.to_owned(),
-            owner,
-            anchor: None,
-            counter_config: Default::default(),
-        })
+        Ok(Self::assemble(conn, path, state_dir, owner))
     }
 
     pub fn conn(&self) -> &Connection {
@@ -371,6 +357,19 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// An open connection as a store, still locked (no anchoring, no
+    /// hardware counter until the config sets one).
+    fn assemble(conn: Connection, path: PathBuf, state_dir: &Path, owner: files::Owner) -> Self {
+        Self {
+            conn,
+            path,
+            dir: state_dir.to_owned(),
+            owner,
+            anchor: None,
+            counter_config: Default::default(),
+        }
     }
 
     /// Sets `[anchor]` (before the keys are unlocked): whether the rollback
