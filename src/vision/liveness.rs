@@ -166,6 +166,14 @@ impl LivenessSample {
         self.at(Slot::RightEyeOuter)
             .distance(self.at(Slot::LeftEyeOuter))
     }
+
+    /// Width over height: eye distance over the distance from the eyes'
+    /// midpoint to the mouth's. Turning away (a head or a picture) narrows
+    /// it; moving nearer or further does not change it.
+    pub fn aspect(&self) -> f32 {
+        let mouth = self.at(Slot::MouthRight).midpoint(self.at(Slot::MouthLeft));
+        self.eye_distance() / self.eye_centre().distance(mouth).max(1e-3)
+    }
 }
 
 /// The side the person is asked to turn to, as seen in the image.

@@ -99,6 +99,31 @@ fn a_picture_tilted_and_carried_is_a_presentation_attack() {
 }
 
 #[test]
+fn steep_views_never_show_a_head() {
+    // The natural motion that passes from the front (above), seen only
+    // from far to the side: the mesh guesses such views from its
+    // prior, so their parallax is no evidence (bent prints pass on it).
+    let side = |from: f32| -> Vec<LivenessSample> {
+        (0..12)
+            .map(|i| {
+                let t = i as f32 / 11.0;
+                view_posed(&head(0.0), from + 15.0 * t, 6.0 * t, (8.0 * t, 3.0 * t))
+            })
+            .collect()
+    };
+    let steep = side(55.0);
+    assert!(
+        steep[0].aspect() < 0.8 * view(&head(0.0), 0.0).aspect(),
+        "the views are steep"
+    );
+    let (state, figures, _) = run(&mut track(), &steep, Check::Motion);
+    assert_eq!(state, State::Pending, "{figures:?}");
+    assert_eq!(figures.head_frames, 0, "{figures:?}");
+    let (state, figures, _) = run(&mut track(), &side(0.0), Check::Motion);
+    assert_eq!(state, State::Live, "{figures:?}");
+}
+
+#[test]
 fn a_glitched_reference_frame_does_not_make_a_picture_live() {
     let mut seq: Vec<_> = (0..20).map(|_| view(&head(0.0), 0.0)).collect();
     // The first frame's nose and chin landmarks are off (motion blur).

@@ -50,6 +50,18 @@ const MAX_SCALE_STEP: f32 = 1.35;
 const SAME_PERSON_MARGIN: f32 = 0.03;
 /// No face for longer than this ends a track (walk-up: the person left).
 const MAX_GAP: Duration = Duration::from_millis(1500);
+/// A view narrower than this fraction of the widest view of the track is
+/// steep: there the mesh fills in what it cannot see from its 3-D face
+/// prior and bends even a picture like a turned head (measured on bent
+/// prints: the nose leaves the line of the nose bridge by 0.03-0.05 eye
+/// distances down to 0.85 of the widest view, then 0.1-0.24 below 0.8).
+/// A steep pair may still show flatness, never a head.
+const STEEP_VIEW: f32 = 0.8;
+/// The narrowest frontal view expected of an adult face (outer eye
+/// corners over eyes-to-mouth; the widest views of the rendered live heads
+/// were 1.23-1.37, p5-p95), so a track that has only seen steep views
+/// still knows they are steep.
+const FRONTAL_ASPECT: f32 = 1.1;
 
 struct Entry {
     /// Number of the sample since the track began.
@@ -94,6 +106,8 @@ pub struct Track {
     entries: Vec<Entry>,
     next_n: u64,
     motion: Motion,
+    /// Widest view (`LivenessSample::aspect`) since the track began.
+    widest: f32,
     last_at: Option<Instant>,
     best: Option<(FrameAnalysis, Instant)>,
     live: bool,
@@ -111,6 +125,7 @@ impl Track {
             entries: Vec::new(),
             next_n: 0,
             motion: Motion::default(),
+            widest: 0.0,
             last_at: None,
             best: None,
             live: false,
@@ -140,6 +155,7 @@ impl Track {
         self.last_usable = None;
         self.next_n = 0;
         self.motion = Motion::default();
+        self.widest = 0.0;
         self.best = None;
         self.live = false;
         self.last_at = None;
@@ -198,9 +214,12 @@ impl Track {
 
     /// Compares a new sample with every anchor pair before it.
     fn judge_motion(&mut self, s: &LivenessSample) {
+        self.widest = self.widest.max(s.aspect());
         let Some(first) = self.entries.first() else {
             return;
         };
+        let widest = self.widest.max(FRONTAL_ASPECT);
+        let steep = |x: &LivenessSample| x.aspect() < STEEP_VIEW * widest;
         let m = &mut self.motion;
         m.max_turn = m.max_turn.max((s.turn() - first.sample.turn()).abs());
         let (mut live, mut planar) = (false, false);
@@ -223,7 +242,9 @@ impl Track {
             let (lo, hi) = ((p0 / s0).min(p1 / s1), (p0 / s0).max(p1 / s1));
             m.max_parallax = m.max_parallax.max(p0.min(p1));
             m.min_ratio = Some(m.min_ratio.map_or(lo, |r| r.min(lo)));
-            live |= lo >= LIVE_RATIO && p0.min(p1) >= self.policy.min_parallax;
+            live |= lo >= LIVE_RATIO
+                && p0.min(p1) >= self.policy.min_parallax
+                && ![r0, r1, s].into_iter().any(steep);
             planar |= hi < PLANAR_RATIO;
         }
         // A frame flat against any anchor is flat: pictures are what this
