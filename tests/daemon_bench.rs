@@ -1,7 +1,8 @@
 //! `edgeid bench --daemon`: the real daemon in-process, verify requests
-//! over a real Mosquitto, every verdict verified. Checks that the run
-//! completes and reports sane figures; no timing thresholds (latency is
-//! measured by the bench itself, on a quiet machine, not asserted here).
+//! over a real Mosquitto, every verdict verified, for the face and (with
+//! `--voice`) for the voice. Checks that the run completes and reports
+//! sane figures; no timing thresholds (latency is measured by the bench
+//! itself, on a quiet machine, not asserted here).
 
 mod support;
 
@@ -107,4 +108,62 @@ fn starts_a_private_mosquitto_when_no_broker_is_given() {
             .is_some_and(|b| b.contains("private mosquitto")),
         "{report}"
     );
+}
+
+#[test]
+fn voice_requests_through_the_daemon_with_a_speaker_on_a_fifo() {
+    require!(tools(&["mosquitto", "espeak-ng"]));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plot = tmp.path().join("voice.png");
+    let out = run_ok(edgeid().args([
+        "bench",
+        "--daemon",
+        "--voice",
+        "--json",
+        "--requests",
+        "4",
+        "--warmup",
+        "1",
+        "--voice-partial-threads",
+        "2",
+        "--plot",
+        plot.to_str().expect("utf8"),
+    ]));
+    let report = stdout_json(&out);
+    assert_eq!(report["modality"], "voice", "{report}");
+    assert_eq!(report["verified"], 4, "{report}");
+    assert_eq!(report["voice_partial_threads"], 2, "{report}");
+    assert!(
+        report["microphone"]
+            .as_str()
+            .is_some_and(|m| m.contains("espeak-ng") && m.contains("FIFO")),
+        "{report}"
+    );
+    let list = report["samples"].as_array().expect("samples");
+    assert_eq!(list.len(), 4);
+    for s in list {
+        // Each probe a different sentence: matched, never a replay.
+        assert_eq!(s["decision"], "accept", "the enrolled speaker: {s}");
+        let total = non_negative(&s["request_to_verdict_ms"], "request_to_verdict_ms");
+        let audio = non_negative(&s["frame_to_bus_ms"], "frame_to_bus_ms");
+        assert!(audio <= total, "audio → bus within request → verdict: {s}");
+        // The daemon listened to 2.7 s of speech said after the request.
+        let listening = non_negative(&s["request_to_frame_ms"], "request_to_frame_ms");
+        assert!(listening >= 2700.0, "{s}");
+        for key in [
+            "frame_to_sink_ms",
+            "pipeline_ms",
+            "sink_to_socket_ms",
+            "socket_to_subscriber_ms",
+        ] {
+            non_negative(&s[key], key);
+        }
+    }
+    check_stats(&report["frame_to_bus"], "frame_to_bus", 4);
+    for seg in report["breakdown"].as_array().expect("breakdown") {
+        let name = seg["name"].as_str().expect("name");
+        check_stats(&seg["stats"], name, 4);
+    }
+    let png = image::open(&plot).expect("a readable latency chart");
+    assert!(png.width() > 0 && png.height() > 0);
 }

@@ -32,9 +32,15 @@ fn meta() -> serde_json::Value {
 }
 
 fn pipeline() -> VoicePipeline {
+    pipeline_on(1)
+}
+
+/// The pipeline with its partials embedded on up to `threads` threads.
+fn pipeline_on(threads: usize) -> VoicePipeline {
     let manifest = Manifest::open(&support::repo().join("models")).expect("models/manifest.toml");
-    let embedder =
-        VoiceEmbedder::load(&manifest, default_backend().as_ref()).expect("voice embedder");
+    let embedder = VoiceEmbedder::load(&manifest, default_backend().as_ref())
+        .expect("voice embedder")
+        .with_threads(threads);
     VoicePipeline::new(embedder)
 }
 
@@ -91,4 +97,33 @@ fn whole_pipeline_from_the_wav_stays_close_to_the_reference() {
     );
     assert!(cos >= 0.98, "cosine {cos}");
     assert!((print.speech_s - pre_len).abs() < 1.0);
+}
+
+#[test]
+fn partials_embedded_side_by_side_give_the_sequential_embedding() {
+    // The reference speech (5 partials) and the daemon's probe of the
+    // golden clip (the first 3 s: 2.7 s of speech, 2 partials).
+    let pre = f32s("golden_pre.f32");
+    let clip = load_file(&fixture("golden.wav"), 60.0).expect("golden.wav");
+    let probe = &clip.samples[..48_000];
+    let sequential = pipeline();
+    let whole = sequential.embed_speech(&pre).expect("embed");
+    let short = sequential.embed(probe, 0.0).expect("embed");
+    assert_eq!((whole.partials, short.partials), (5, 2));
+    for threads in [2, 3, 5, 8] {
+        let parallel = pipeline_on(threads);
+        assert_eq!(parallel.embedder().threads(), threads);
+        // Bit for bit: each partial's run is the same, and the partials
+        // are summed in the same order.
+        let p = parallel.embed_speech(&pre).expect("embed");
+        assert_eq!(
+            p.embedding, whole.embedding,
+            "{threads} threads, 5 partials"
+        );
+        let p = parallel.embed(probe, 0.0).expect("embed");
+        assert_eq!(
+            p.embedding, short.embedding,
+            "{threads} threads, 2 partials"
+        );
+    }
 }

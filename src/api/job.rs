@@ -18,7 +18,8 @@ pub struct VerdictOut {
     /// `exp` claim, Unix seconds (for MQTT message expiry).
     pub exp: i64,
     pub origin: Origin,
-    /// When the frame the decision used was captured (latency measurement).
+    /// When the evidence the decision used was complete: the frame's
+    /// capture, or the last audio of a voice probe (latency measurement).
     pub frame_captured_at: Option<Instant>,
 }
 

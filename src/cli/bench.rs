@@ -4,6 +4,9 @@
 //! `edgeid bench --daemon`: frame arrival → verdict on MQTT through the
 //! real daemon, run in-process on a scratch state directory with a folder
 //! camera playing the sample photo (see `edgeid::eval::daemon_bench`).
+//! `edgeid bench --daemon --voice`: the same for voice verify requests,
+//! the probe's last audio → verdict, with a synthetic speaker (espeak-ng)
+//! talking in real time into a FIFO microphone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,10 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use edgeid::config::Config;
 use edgeid::daemon::{self, RunHooks, RunOptions};
+use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
 use edgeid::eval::bench::{PipelineBench, bench_pipeline, camera_frame};
+use edgeid::eval::daemon_bench::speaker::{self, Speaker, Speech, VoiceFeed};
 use edgeid::eval::daemon_bench::{
-    DaemonBenchReport, Marks, Plan, PrivateBroker, ScratchDir, Target, add_pipeline_times,
-    run_requests,
+    BenchModality, DaemonBenchReport, Feed, Marks, NoFeed, Plan, PrivateBroker, ScratchDir, Target,
+    add_pipeline_times, run_requests,
 };
 use edgeid::eval::gallery_bench::{GalleryBenchReport, bench_gallery};
 use edgeid::eval::plot::{Series, latency_chart};
@@ -26,14 +31,15 @@ use edgeid::infer::tract::set_inference_threads;
 use edgeid::infer::{BackendChoice, BackendInfo, InferenceConfig, Provider};
 use edgeid::sinks::mqtt::LatencyObserver;
 use edgeid::sources::load_image;
-use edgeid::store::{Kek, KekSource, Store, keys};
+use edgeid::store::{Kek, KekSource, KeyRing, Store, keys};
 
 use super::GlobalArgs;
 use super::flow;
 use super::output::emit;
-use super::pipeline::{inference_backend, load_pipeline, load_pipeline_on};
+use super::pipeline::{inference_backend, load_pipeline, load_pipeline_on, load_voice};
 use super::progress::counter;
 use super::samples::default_sample;
+use super::voice_flow;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -53,7 +59,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Measure the daemon instead: frame arrival → verdict on MQTT, through
-    /// the real daemon run in-process (scratch state, folder camera).
+    /// the real daemon run in-process (scratch state, folder camera); with
+    /// --voice, voice verify requests (FIFO microphone, espeak-ng speaker).
     #[arg(long)]
     pub daemon: bool,
     /// With --daemon: verify requests, sent one after another.
@@ -80,13 +87,18 @@ pub struct BenchArgs {
     /// config's `[inference] providers`), e.g. `tensorrt,cuda`.
     #[arg(long, value_delimiter = ',', value_parser = ["tensorrt", "cuda", "cpu"])]
     pub providers: Vec<String>,
-    /// Measure the voice stages instead (VAD, mel, embedding) for a 3 s probe.
-    #[arg(long, conflicts_with = "daemon")]
+    /// Measure the voice stages instead (VAD, mel, embedding) for a 3 s
+    /// probe; with --daemon, voice verify requests through the daemon.
+    #[arg(long)]
     pub voice: bool,
     /// With --voice: the audio whose first 3 s are the probe (default: the
     /// committed golden clip).
-    #[arg(long, requires = "voice")]
+    #[arg(long, requires = "voice", conflicts_with = "daemon")]
     pub audio: Option<PathBuf>,
+    /// With --voice: partial utterances embedded side by side (default:
+    /// the config's `[inference] voice_partial_threads`, 2).
+    #[arg(long, requires = "voice")]
+    pub voice_partial_threads: Option<usize>,
 }
 
 impl BenchArgs {
@@ -104,6 +116,9 @@ impl BenchArgs {
                 .map(|p| Provider::deserialize(word(p)))
                 .collect::<Result<_, _>>()?;
         }
+        if let Some(n) = self.voice_partial_threads {
+            inference.voice_partial_threads = n;
+        }
         inference.validate()?;
         Ok(inference)
     }
@@ -113,6 +128,16 @@ impl BenchArgs {
 const SUBJECT: &str = "obama";
 const FRAME: (u32, u32) = (640, 480);
 const ENROL_PHOTOS: [&str; 2] = ["obama2.jpg", "obama3.jpg"];
+/// The voice bench's subject (the espeak-ng voice enrolled).
+const VOICE_SUBJECT: &str = "speaker";
+/// Longest wait for a voice verdict: the probe takes 3-4 s to say.
+const VOICE_VERDICT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The voice requests' `timeout_ms`: the probe starts 0.2 s after the
+/// request and needs 2.7 s of speech, checked every 0.5 s of audio, so the
+/// daemon's default of 3 s would cut most probes off at the deadline.
+const VOICE_REQUEST_TIMEOUT_MS: u32 = 8000;
+/// The voice bench's random pause before a request: one microphone chunk.
+const VOICE_MAX_PAUSE: Duration = Duration::from_millis(100);
 
 #[derive(Serialize)]
 struct BenchReport {
@@ -232,14 +257,20 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
 
 fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.requests > 0, "--requests must be at least 1");
-    let photo_path = match args.image.clone() {
-        Some(p) => p,
-        None => default_sample("obama.jpg")?,
+    let modality = if args.voice {
+        BenchModality::Voice
+    } else {
+        BenchModality::Face
     };
-    let enrol: Vec<PathBuf> = ENROL_PHOTOS
-        .iter()
-        .map(|p| default_sample(p))
-        .collect::<anyhow::Result<_>>()?;
+    if modality == BenchModality::Voice && !speaker::espeak_available() {
+        return Err(edgeid::eval::daemon_bench::DaemonBenchError::NoEspeak.into());
+    }
+    let photo_path = match (modality, args.image.clone()) {
+        (_, Some(p)) => Some(p),
+        (BenchModality::Face, None) => Some(default_sample("obama.jpg")?),
+        // The camera runs but is not asked: a blank frame will do.
+        (BenchModality::Voice, None) => None,
+    };
     let scratch = ScratchDir::new("edgeid-bench").context("creating a scratch directory")?;
     let dir = scratch.path();
 
@@ -249,27 +280,38 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
     let kek = Kek::read(&kek_path, KekSource::ConfigFile(kek_path.clone()), true)?;
     let state_dir = dir.join("state");
     let device_id = keys::random_device_id()?;
+    let mut speech = None;
     let (public_key, kid) = {
         let mut store = Store::create(&state_dir)?;
         let ring = keys::init(&mut store, &kek, &device_id, false)?;
-        let pipeline = load_pipeline(global)?;
-        let request = flow::EnrollRequest {
-            subject: SUBJECT,
-            files: &enrol,
-            replace: false,
-            pad: None,
-        };
-        let enrolled = flow::enroll(&mut store, &ring, &pipeline, &request, true)
-            .context("enrolling the bench subject")?;
-        tracing::info!(accepted = enrolled.accepted, "bench subject enrolled");
+        match modality {
+            BenchModality::Face => enrol_face(global, &mut store, &ring)?,
+            BenchModality::Voice => {
+                speech = Some(enrol_voice(global, args, dir, &mut store, &ring)?);
+            }
+        }
         (ring.public_key(), ring.kid.clone())
     };
     let camera_dir = dir.join("camera");
     std::fs::create_dir(&camera_dir)?;
-    let photo = load_image(&photo_path)?;
-    camera_frame(&photo, FRAME.0, FRAME.1)
+    let frame = match &photo_path {
+        Some(p) => camera_frame(&load_image(p)?, FRAME.0, FRAME.1),
+        None => image::RgbImage::from_pixel(FRAME.0, FRAME.1, image::Rgb([96, 96, 96])),
+    };
+    frame
         .save(camera_dir.join("frame.png"))
         .context("writing the camera frame")?;
+    let fifo = dir.join("mic.pcm");
+    let mut extra = String::new();
+    if modality == BenchModality::Voice {
+        use nix::sys::stat::Mode;
+        nix::unistd::mkfifo(&fifo, Mode::S_IRUSR | Mode::S_IWUSR)
+            .with_context(|| format!("creating the microphone FIFO {}", fifo.display()))?;
+        extra = format!(
+            "\n[decision]\nmodalities = \"voice\"\n\n[microphone]\nfifo = {}\n",
+            toml::Value::String(fifo.to_string_lossy().into_owned())
+        );
+    }
 
     let (host, port, private_broker) = match &args.broker {
         Some(b) => {
@@ -291,14 +333,28 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         &host,
         port,
         args.fps,
+        &extra,
     )?;
     config.inference = args.inference(global)?;
+    let voice_partial_threads = config.inference.voice_partial_threads;
     let topic_prefix = config.mqtt.topic_prefix.clone();
 
     if let Some(n) = args.inference_threads {
         anyhow::ensure!(n >= 1, "--inference-threads must be at least 1");
         set_inference_threads(n);
     }
+    // The speaker waits for the daemon to open the microphone.
+    let feed: Box<dyn Feed> = match &speech {
+        Some(speech) => Box::new(VoiceFeed {
+            speaker: Speaker::start(&fifo)?,
+            probes: speech
+                .probes
+                .iter()
+                .map(|p| Arc::new(speaker::s16le(p)))
+                .collect(),
+        }),
+        None => Box::new(NoFeed),
+    };
     let marks = Arc::new(Marks::default());
     let observer: Arc<dyn LatencyObserver> = marks.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
@@ -325,26 +381,43 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         port,
         topic_prefix,
         device_id,
-        subject: SUBJECT.to_owned(),
+        subject: match modality {
+            BenchModality::Face => SUBJECT,
+            BenchModality::Voice => VOICE_SUBJECT,
+        }
+        .to_owned(),
+        timeout_ms: (modality == BenchModality::Voice).then_some(VOICE_REQUEST_TIMEOUT_MS),
         public_key,
         kid,
     };
     let plan = Plan {
         requests: args.requests,
         warmup: args.warmup,
-        verdict_timeout: Duration::from_secs(10),
+        verdict_timeout: match modality {
+            BenchModality::Face => Duration::from_secs(10),
+            BenchModality::Voice => VOICE_VERDICT_TIMEOUT,
+        },
         ready_timeout: Duration::from_secs(120),
-        max_pause: Duration::try_from_secs_f64(1.0 / args.fps).unwrap_or_default(),
+        max_pause: match modality {
+            BenchModality::Face => Duration::try_from_secs_f64(1.0 / args.fps).unwrap_or_default(),
+            BenchModality::Voice => VOICE_MAX_PAUSE,
+        },
     };
     let bar = counter(args.requests as u64, "verify requests", global.json);
-    let measured = run_requests(&target, &plan, &marks, &|| !daemon.is_finished(), &|| {
-        bar.inc(1)
-    });
+    let measured = run_requests(
+        &target,
+        &plan,
+        &marks,
+        feed.as_ref(),
+        &|| !daemon.is_finished(),
+        &|| bar.inc(1),
+    );
     bar.finish_and_clear();
     let _ = stop_tx.send(());
     let stopped = daemon
         .join()
         .map_err(|_| anyhow::anyhow!("the daemon thread panicked"))?;
+    drop(feed);
     let mut samples = match (measured, stopped) {
         (Ok(samples), Ok(())) => samples,
         (Ok(_), Err(e)) => return Err(e).context("the daemon did not stop cleanly"),
@@ -363,14 +436,85 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         FRAME.0,
         FRAME.1,
         args.fps,
-        photo_path.display()
+        photo_path
+            .as_ref()
+            .map_or_else(|| "a blank frame".to_owned(), |p| p.display().to_string())
     );
-    let mut report = DaemonBenchReport::new(samples, args.warmup, broker, camera);
+    let mut report = DaemonBenchReport::new(modality, samples, args.warmup, broker, camera);
     report.inference_threads = args.inference_threads.unwrap_or(1);
+    if let Some(speech) = &speech {
+        report.microphone = Some(format!(
+            "FIFO of 16 kHz S16LE written in real time, 20 ms at a time; each probe starts {} ms after its request (timeout_ms {VOICE_REQUEST_TIMEOUT_MS}); {}",
+            speaker::SPEAK_AFTER.as_millis(),
+            speech.describe()
+        ));
+        report.voice_partial_threads = Some(voice_partial_threads);
+    }
     if let Some(plot) = &args.plot {
         plot_daemon(plot, &report)?;
     }
     emit(global.json, &report, print_daemon)
+}
+
+/// Enrols the face bench's subject from the sample photos.
+fn enrol_face(global: &GlobalArgs, store: &mut Store, ring: &KeyRing) -> anyhow::Result<()> {
+    let enrol: Vec<PathBuf> = ENROL_PHOTOS
+        .iter()
+        .map(|p| default_sample(p))
+        .collect::<anyhow::Result<_>>()?;
+    let pipeline = load_pipeline(global)?;
+    let request = flow::EnrollRequest {
+        subject: SUBJECT,
+        files: &enrol,
+        replace: false,
+        pad: None,
+    };
+    let enrolled = flow::enroll(store, ring, &pipeline, &request, true)
+        .context("enrolling the bench subject")?;
+    tracing::info!(accepted = enrolled.accepted, "bench subject enrolled");
+    Ok(())
+}
+
+/// Synthesises the voice bench's speech, enrols its subject's voice from
+/// the enrolment clips as `edgeid enroll --voice` does, and returns the
+/// probes.
+fn enrol_voice(
+    global: &GlobalArgs,
+    args: &BenchArgs,
+    dir: &Path,
+    store: &mut Store,
+    ring: &KeyRing,
+) -> anyhow::Result<Speech> {
+    let voice = load_voice(global)?;
+    let spec = voice.embedder().spec();
+    let threshold = spec
+        .thresholds
+        .get(DEFAULT_OPERATING_POINT)
+        .map(|t| t.value)
+        .with_context(|| format!("{} has no {DEFAULT_OPERATING_POINT} threshold", spec.id))?;
+    let want = speaker::probes_wanted(args.requests + args.warmup);
+    let bar = counter(want as u64, "probe sentences", global.json);
+    let speech =
+        speaker::prepare_speech(&dir.join("speech"), &voice, threshold, want, &|| bar.inc(1))
+            .context("synthesising the bench speaker")?;
+    bar.finish_and_clear();
+    anyhow::ensure!(
+        !speech.probes.is_empty(),
+        "none of {} synthesised sentences made a usable probe",
+        speech.tried
+    );
+    if speech.probes.len() < want {
+        tracing::warn!(
+            probes = speech.probes.len(),
+            wanted = want,
+            "fewer distinct probes than requests: the daemon will call some repeats replays"
+        );
+    }
+    let clips = voice_flow::read_clips(&voice, VOICE_SUBJECT, &speech.enrol_files, true)
+        .context("reading the bench speaker's enrolment clips")?;
+    voice_flow::enroll_voice(store, ring, &voice, VOICE_SUBJECT, clips, false)
+        .context("enrolling the bench speaker")?;
+    Ok(speech)
 }
 
 /// 32 random bytes, mode 0600 from the start.
@@ -406,6 +550,7 @@ fn parse_broker(text: &str) -> anyhow::Result<(String, u16)> {
 /// The daemon's config as an operator would write it. A still photo shows
 /// no liveness, so `[liveness] mode = "off"` goes in whenever this edgeid's
 /// config has that section.
+#[allow(clippy::too_many_arguments)]
 fn daemon_config(
     dir: &Path,
     kek: &Path,
@@ -414,11 +559,12 @@ fn daemon_config(
     host: &str,
     port: u16,
     fps: f64,
+    extra: &str,
 ) -> anyhow::Result<Config> {
     let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
     let base = format!(
         "kek_file = {}\ndevice_id = {}\n\n[camera]\nsource = \"folder\"\npath = {}\nfps = {fps:?}\n\n\
-         [mqtt]\nenabled = true\nhost = {}\nport = {port}\n\n[daemon]\nshutdown_grace_ms = 2000\n",
+         [mqtt]\nenabled = true\nhost = {}\nport = {port}\n\n[daemon]\nshutdown_grace_ms = 2000\n{extra}",
         s(&kek.to_string_lossy()),
         s(device_id),
         s(&camera.to_string_lossy()),
@@ -440,19 +586,30 @@ fn daemon_config(
     .context("the bench's daemon config")
 }
 
-/// Segments with p50 bars and p99 whiskers, then the two end-to-end figures.
+/// Segments with p50 bars and p99 whiskers, then the two end-to-end
+/// figures. For voice, the seconds spent listening to the speaker (and so
+/// request → verdict) are left out: they would flatten every other bar.
 fn plot_daemon(path: &Path, r: &DaemonBenchReport) -> anyhow::Result<()> {
-    let mut names: Vec<&str> = r.breakdown.iter().map(|s| short_label(s.name)).collect();
-    let mut points: Vec<(f64, f64)> = r
+    let voice = r.modality == BenchModality::Voice;
+    let shown = r
         .breakdown
         .iter()
-        .map(|s| (s.stats.p50_ms, s.stats.p99_ms))
+        .filter(|s| !(voice && s.name == "request_to_frame"));
+    let mut names: Vec<&str> = shown
+        .clone()
+        .map(|s| short_label(s.name, r.modality))
         .collect();
-    names.extend(["FRAME→BUS", "request→verdict"]);
-    points.extend([
-        (r.frame_to_bus.p50_ms, r.frame_to_bus.p99_ms),
-        (r.request_to_verdict.p50_ms, r.request_to_verdict.p99_ms),
-    ]);
+    let mut points: Vec<(f64, f64)> = shown.map(|s| (s.stats.p50_ms, s.stats.p99_ms)).collect();
+    let (end_to_end, what) = match r.modality {
+        BenchModality::Face => ("FRAME→BUS", "frame"),
+        BenchModality::Voice => ("AUDIO→BUS", "voice probe's last audio"),
+    };
+    names.push(end_to_end);
+    points.push((r.frame_to_bus.p50_ms, r.frame_to_bus.p99_ms));
+    if !voice {
+        names.push("request→verdict");
+        points.push((r.request_to_verdict.p50_ms, r.request_to_verdict.p99_ms));
+    }
     let points = points
         .into_iter()
         .map(|(a, b)| (finite(a), finite(b)))
@@ -460,21 +617,29 @@ fn plot_daemon(path: &Path, r: &DaemonBenchReport) -> anyhow::Result<()> {
     latency_chart(
         path,
         &format!(
-            "edgeid daemon: frame → verdict on MQTT ({} requests)",
+            "edgeid daemon: {what} → verdict on MQTT ({} requests)",
             r.requests
         ),
         &names,
         &[Series {
-            label: format!("{} verify requests", r.requests),
+            label: format!("{} {} verify requests", r.requests, modality_word(r)),
             points,
         }],
     )?;
     Ok(())
 }
 
+fn modality_word(r: &DaemonBenchReport) -> &'static str {
+    match r.modality {
+        BenchModality::Face => "face",
+        BenchModality::Voice => "voice",
+    }
+}
+
 /// Axis labels short enough not to run into each other.
-fn short_label(segment: &str) -> &str {
+fn short_label(segment: &str, modality: BenchModality) -> &str {
     match segment {
+        "pipeline" if modality == BenchModality::Voice => "voice stages",
         "request_to_frame" => "request→frame",
         "engine_other" => "engine rest",
         "sink_to_socket" => "sink→socket",
@@ -491,15 +656,22 @@ fn finite(x: f64) -> f64 {
 fn print_daemon(r: &DaemonBenchReport) {
     println!("broker: {}", r.broker);
     println!("camera: {}", r.camera);
+    if let Some(m) = &r.microphone {
+        println!("microphone: {m}");
+    }
     println!("inference threads per model run: {}", r.inference_threads);
+    if let Some(n) = r.voice_partial_threads {
+        println!("voice partials embedded side by side: {n}");
+    }
     let decisions: Vec<String> = r
         .decisions
         .iter()
         .map(|(d, n)| format!("{n} {d}"))
         .collect();
     println!(
-        "{} verify requests (after {} warm-up), {} verdicts verified (signature, nonce): {}",
+        "{} {} verify requests (after {} warm-up), {} verdicts verified (signature, nonce): {}",
         r.requests,
+        modality_word(r),
         r.warmup,
         r.verified,
         decisions.join(", ")
@@ -514,14 +686,18 @@ fn print_daemon(r: &DaemonBenchReport) {
             name, s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms
         );
     };
-    row("frame → bus", &r.frame_to_bus);
+    let end_to_end = match r.modality {
+        BenchModality::Face => "frame → bus",
+        BenchModality::Voice => "probe's audio → bus",
+    };
+    row(end_to_end, &r.frame_to_bus);
     row("request → verdict", &r.request_to_verdict);
     println!("  where the time goes:");
     for s in &r.breakdown {
         row(s.name, &s.stats);
     }
     println!(
-        "target: frame → bus p99 ≤ {:.0} ms: {} (p99 {:.1} ms)",
+        "target: {end_to_end} p99 ≤ {:.0} ms: {} (p99 {:.1} ms)",
         r.target_p99_ms,
         if r.meets_target { "met" } else { "NOT met" },
         r.frame_to_bus.p99_ms

@@ -1,5 +1,7 @@
 //! `edgeid bench --voice`: latency of the voice stages for a 3 s probe
-//! (the first 3 s of --audio, default the committed golden clip).
+//! (the first 3 s of --audio, default the committed golden clip), its
+//! partials embedded side by side on the config's `[inference]
+//! voice_partial_threads` (or `--voice-partial-threads`).
 
 use std::path::PathBuf;
 
@@ -28,8 +30,10 @@ pub fn run(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
     let threads = args.threads.first().copied().unwrap_or(1);
     set_inference_threads(threads);
     // --backend / --providers as for the face pipeline.
-    let backend = inference_backend(global, &args.inference(global)?, threads)?;
-    let embedder = VoiceEmbedder::load(&manifest, backend.as_ref())?;
+    let inference = args.inference(global)?;
+    let backend = inference_backend(global, &inference, threads)?;
+    let embedder = VoiceEmbedder::load(&manifest, backend.as_ref())?
+        .with_threads(inference.voice_partial_threads);
     let pipeline = VoicePipeline::new(embedder);
     let bar = counter(args.runs as u64, "runs", global.json);
     let report = bench_voice(&pipeline, probe, 5, args.runs, &|| bar.inc(1))
@@ -38,11 +42,12 @@ pub fn run(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
     let inference = backend.info();
     emit(global.json, &report, |r| {
         println!(
-            "voice probe: {:.1} s from {} ({:.2} s speech after the trim, {} partials), {inference}, {threads} inference thread(s), {} runs:",
+            "voice probe: {:.1} s from {} ({:.2} s speech after the trim, {} partials), {inference}, {threads} inference thread(s), partials on {} thread(s) side by side, {} runs:",
             r.probe_s,
             path.display(),
             r.speech_s,
             r.partials,
+            r.partial_threads,
             r.runs
         );
         println!(

@@ -58,12 +58,15 @@ fn load_with_backend(
         .context("loading the face models (run `edgeid models check`)")
 }
 
-/// The voice stages and embedder, on the config's backend.
+/// The voice stages and embedder, on the config's backend, with its
+/// `voice_partial_threads`.
 pub fn load_voice(global: &GlobalArgs) -> anyhow::Result<VoicePipeline> {
     let manifest = open_manifest(global)?;
-    let backend = config_backend(global)?;
+    let inference = Config::load(global.config.as_deref())?.inference;
+    let backend = inference_backend(global, &inference, 1)?;
     let embedder = VoiceEmbedder::load(&manifest, backend.as_ref())
-        .context("loading the voice embedder (run `edgeid models check`)")?;
+        .context("loading the voice embedder (run `edgeid models check`)")?
+        .with_threads(inference.voice_partial_threads);
     Ok(VoicePipeline::new(embedder))
 }
 

@@ -303,7 +303,9 @@ fn load_voice(
     if !config.microphone.configured() {
         return Ok(None);
     }
-    let embedder = VoiceEmbedder::load(manifest, backend).map_err(DaemonError::VoiceModels)?;
+    let embedder = VoiceEmbedder::load(manifest, backend)
+        .map_err(DaemonError::VoiceModels)?
+        .with_threads(config.inference.voice_partial_threads);
     let fusion = if face.extra_specs().is_empty() {
         FactorFusion::find(manifest, face.embedder_spec(), embedder.spec())
     } else {
@@ -315,7 +317,11 @@ fn load_voice(
             voice: embedder.spec().id.clone(),
         });
     }
-    tracing::info!(model = %embedder.spec().id, "voice model loaded");
+    tracing::info!(
+        model = %embedder.spec().id,
+        partial_threads = embedder.threads(),
+        "voice model loaded"
+    );
     Ok(Some((VoicePipeline::new(embedder), fusion)))
 }
 

@@ -13,6 +13,8 @@ pub struct VoiceBench {
     pub probe_s: f64,
     pub speech_s: f64,
     pub partials: usize,
+    /// Partials embedded side by side (`[inference] voice_partial_threads`).
+    pub partial_threads: usize,
     pub runs: usize,
     pub stages: Vec<StageLatency>,
 }
@@ -66,6 +68,7 @@ pub fn bench_voice(
         probe_s: probe.len() as f64 / crate::voice::RATE as f64,
         speech_s: last.as_ref().map_or(0.0, |p| p.speech_s),
         partials: last.as_ref().map_or(0, |p| p.partials),
+        partial_threads: pipeline.embedder().threads(),
         runs,
         stages,
     })

@@ -58,8 +58,17 @@ pub struct InferenceConfig {
     pub library: Option<PathBuf>,
     /// GPU used by the CUDA and TensorRT providers.
     pub device_id: u32,
+    /// Partial utterances of one voice clip embedded side by side, one
+    /// thread each (tract; ONNX Runtime runs them in turn).
+    pub voice_partial_threads: usize,
     pub tensorrt: TensorRtConfig,
 }
+
+/// `voice_partial_threads` by default: the daemon's 2.7 s voice probe is
+/// two partial utterances.
+pub const DEFAULT_VOICE_PARTIAL_THREADS: usize = 2;
+/// The most `voice_partial_threads` accepted.
+pub const MAX_VOICE_PARTIAL_THREADS: usize = 16;
 
 impl Default for InferenceConfig {
     fn default() -> Self {
@@ -68,6 +77,7 @@ impl Default for InferenceConfig {
             providers: vec![Provider::Tensorrt, Provider::Cuda, Provider::Cpu],
             library: None,
             device_id: 0,
+            voice_partial_threads: DEFAULT_VOICE_PARTIAL_THREADS,
             tensorrt: TensorRtConfig::default(),
         }
     }
@@ -114,6 +124,8 @@ pub enum InferenceConfigError {
     NotBuilt,
     #[error("inference.library is empty")]
     EmptyLibrary,
+    #[error("inference.voice_partial_threads must be 1..={MAX_VOICE_PARTIAL_THREADS} (it is {0})")]
+    VoicePartialThreads(usize),
 }
 
 impl InferenceConfig {
@@ -139,6 +151,11 @@ impl InferenceConfig {
             .is_some_and(|l| l.as_os_str().is_empty())
         {
             return Err(InferenceConfigError::EmptyLibrary);
+        }
+        if !(1..=MAX_VOICE_PARTIAL_THREADS).contains(&self.voice_partial_threads) {
+            return Err(InferenceConfigError::VoicePartialThreads(
+                self.voice_partial_threads,
+            ));
         }
         Ok(())
     }
@@ -172,6 +189,14 @@ mod tests {
                 "inference.tensorrt.workspace_mb",
             ),
             ("library = \"\"", "inference.library"),
+            (
+                "voice_partial_threads = 0",
+                "inference.voice_partial_threads",
+            ),
+            (
+                "voice_partial_threads = 17",
+                "inference.voice_partial_threads",
+            ),
         ] {
             let c: InferenceConfig = toml::from_str(text).expect(text);
             let e = c.validate().expect_err(text);

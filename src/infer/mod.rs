@@ -141,6 +141,11 @@ pub trait Session: Send + Sync {
     fn provider(&self) -> &'static str {
         "cpu"
     }
+    /// Whether runs from several threads at once proceed side by side
+    /// (tract: each run has its own state), rather than taking turns.
+    fn concurrent_runs(&self) -> bool {
+        true
+    }
 }
 
 /// Something that turns a verified model file into a [`Session`].

@@ -362,6 +362,11 @@ impl Session for OrtSession {
         self.provider.as_str()
     }
 
+    /// Runs take turns on the session's lock.
+    fn concurrent_runs(&self) -> bool {
+        false
+    }
+
     fn run(&self, input: PlainTensor) -> Result<Vec<PlainTensor>, InferError> {
         if input.shape != self.spec.input.shape {
             return Err(InferError::InputMismatch {

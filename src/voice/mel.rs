@@ -23,6 +23,10 @@ pub struct MelFrontEnd {
     window: Vec<f64>,
     /// [N_MELS, N_BINS] Slaney filterbank.
     filters: Array2<f64>,
+    /// Each band's bins from its first to its last non-zero weight: the
+    /// triangles span a few bins each, and the zero weights outside add
+    /// exactly nothing (+0.0) to the sum, so skipping them changes no bit.
+    support: Vec<std::ops::Range<usize>>,
 }
 
 impl Default for MelFrontEnd {
@@ -38,10 +42,21 @@ impl MelFrontEnd {
         let window = (0..N_FFT)
             .map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos())
             .collect();
+        let filters = slaney_filterbank();
+        let support = filters
+            .rows()
+            .into_iter()
+            .map(|w| {
+                let first = w.iter().position(|&v| v != 0.0).unwrap_or(0);
+                let last = w.iter().rposition(|&v| v != 0.0).unwrap_or(0);
+                first..(last + 1).max(first)
+            })
+            .collect();
         Self {
             fft,
             window,
-            filters: slaney_filterbank(),
+            filters,
+            support,
         }
     }
 
@@ -77,8 +92,10 @@ impl MelFrontEnd {
                 *p = c.norm_sqr();
             }
             for (m, v) in row.iter_mut().enumerate() {
+                let bins = self.support[m].clone();
                 let f = self.filters.row(m);
-                *v = f.iter().zip(&power).map(|(w, p)| w * p).sum::<f64>() as f32;
+                let w = f.slice(ndarray::s![bins.clone()]);
+                *v = w.iter().zip(&power[bins]).map(|(w, p)| w * p).sum::<f64>() as f32;
             }
         }
         out
@@ -149,5 +166,36 @@ mod tests {
         let centre = |m: usize| mel_to_hz(hz_to_mel(8000.0) * (m + 1) as f64 / 41.0);
         assert!((centre(best) - 1000.0).abs() < 150.0, "band {best}");
         assert!(mel.compute(&vec![0.0; 1600]).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn summing_only_the_bands_support_changes_no_bit() {
+        let mel = MelFrontEnd::new();
+        // Every band has a support, narrower than the spectrum.
+        for (m, r) in mel.support.iter().enumerate() {
+            assert!(!r.is_empty() && r.len() < N_BINS / 2, "band {m}: {r:?}");
+        }
+        // Noise and a chirp, against the dense product over all bins.
+        let mut state = 1u32;
+        let wav: Vec<f32> = (0..8000)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (state >> 8) as f32 / (1 << 24) as f32 - 0.5;
+                let t = i as f32 / 16_000.0;
+                0.01 * noise + 0.2 * (2.0 * std::f32::consts::PI * (200.0 + 3000.0 * t) * t).sin()
+            })
+            .collect();
+        let sparse = mel.compute(&wav);
+        let dense = MelFrontEnd {
+            support: vec![0..N_BINS; N_MELS],
+            ..MelFrontEnd::new()
+        }
+        .compute(&wav);
+        assert!(
+            sparse
+                .iter()
+                .zip(&dense)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
     }
 }

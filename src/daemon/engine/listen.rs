@@ -5,7 +5,9 @@
 //! deadline passes. Nothing from before the request counts: it may be the
 //! previous person's, or what the previous request left unheard.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 use crate::api::ApiError;
 use crate::decision::voice::{
@@ -37,6 +39,23 @@ fn samples(seconds: f64) -> usize {
     (seconds * RATE as f64) as usize
 }
 
+/// What one request heard.
+pub(super) struct Heard {
+    pub evidence: VoiceEvidence,
+    /// When the last audio listened to was captured: the probe was
+    /// complete then (latency marks, as a face's frame capture time).
+    pub audio_end: Option<Instant>,
+    /// The voice stages' times in ms (`vad`, `mel`, `embed`, `total`), for
+    /// the audit record, when the probe was embedded.
+    pub timings: Option<Value>,
+}
+
+/// The audio held so far and when its last sample was captured.
+struct Recording {
+    audio: Vec<f32>,
+    end: Option<Instant>,
+}
+
 impl Engine {
     /// 16 kHz mono audio captured from `since` until
     /// `enough` says so or the deadline; `Err` says why nothing was heard.
@@ -46,13 +65,14 @@ impl Engine {
         deadline: Instant,
         max_s: f64,
         enough: &mut dyn FnMut(&[f32]) -> bool,
-    ) -> Result<Vec<f32>, String> {
+    ) -> Result<Recording, String> {
         let Some(mic) = self.mic.as_ref() else {
             return Err("no microphone is configured".into());
         };
         let (rate, channels) = mic.format();
         let mut resampler = To16kMono::new(rate, channels).map_err(|e| e.to_string())?;
         let mut audio = Vec::new();
+        let mut end = None;
         let mut next_check = samples(CHECK_EVERY_S);
         loop {
             self.turn();
@@ -82,6 +102,8 @@ impl Engine {
                 Ok(s) => audio.extend(s),
                 Err(e) => tracing::warn!(error = %e, "microphone audio could not be resampled"),
             }
+            let span = chunk.frames() as f64 / f64::from(chunk.rate.max(1));
+            end = chunk.captured_at.map(|t| t + Duration::from_secs_f64(span));
             if audio.len() >= next_check {
                 next_check = audio.len() + samples(CHECK_EVERY_S);
                 if enough(&audio) {
@@ -99,41 +121,56 @@ impl Engine {
                 .unwrap_or_else(|| "no audio arrived from the microphone".into());
             return Err(why);
         }
-        Ok(audio)
+        Ok(Recording { audio, end })
     }
 
     /// What the microphone gave for a request that arrived at `since`.
-    pub(super) fn listen(&mut self, since: Instant, deadline: Instant) -> VoiceEvidence {
+    pub(super) fn listen(&mut self, since: Instant, deadline: Instant) -> Heard {
         let mut enough =
             |audio: &[f32]| seconds(VoicePipeline::speech(audio).len()) >= PROBE_TARGET_SPEECH_S;
-        let audio = match self.record(since, deadline, MAX_PROBE_AUDIO_S, &mut enough) {
-            Ok(audio) => audio,
-            Err(why) => return VoiceEvidence::Unavailable { why },
+        let heard = |evidence, audio_end, timings| Heard {
+            evidence,
+            audio_end,
+            timings,
         };
-        let Some(voice) = self.decider.voice.as_ref() else {
-            return VoiceEvidence::Unavailable {
-                why: "the voice models are not loaded".into(),
+        let Recording { audio, end } =
+            match self.record(since, deadline, MAX_PROBE_AUDIO_S, &mut enough) {
+                Ok(recording) => recording,
+                Err(why) => return heard(VoiceEvidence::Unavailable { why }, None, None),
             };
+        let Some(voice) = self.decider.voice.as_ref() else {
+            let why = "the voice models are not loaded".into();
+            return heard(VoiceEvidence::Unavailable { why }, end, None);
         };
         // Exactly the target's worth of speech from its start: the same
         // recording played again gives the same probe, whatever the
         // chunking, so the replay rule sees it.
+        let t0 = Instant::now();
         let mut speech = VoicePipeline::speech(&audio);
+        let vad = t0.elapsed();
         let speech_s = seconds(speech.len());
         if speech_s < MIN_PROBE_SPEECH_S {
-            return VoiceEvidence::TooLittle { speech_s };
+            return heard(VoiceEvidence::TooLittle { speech_s }, end, None);
         }
         speech.truncate(samples(PROBE_TARGET_SPEECH_S));
         match voice.pipeline.embed_speech(&speech) {
-            Ok(print) => VoiceEvidence::Heard {
-                embedding: print.embedding,
-                speech_s: print.speech_s,
-            },
+            Ok(print) => {
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                let t = print.timings;
+                let timings = json!({
+                    "vad": ms(vad), "mel": ms(t.mel), "embed": ms(t.embed),
+                    "total": ms(vad + t.mel + t.embed),
+                });
+                let evidence = VoiceEvidence::Heard {
+                    embedding: print.embedding,
+                    speech_s: print.speech_s,
+                };
+                heard(evidence, end, Some(timings))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "the voice embedder failed");
-                VoiceEvidence::Unavailable {
-                    why: "the voice embedder failed; see the daemon log".into(),
-                }
+                let why = "the voice embedder failed; see the daemon log".into();
+                heard(VoiceEvidence::Unavailable { why }, end, None)
             }
         }
     }
@@ -166,7 +203,8 @@ impl Engine {
         let max_s = (deadline - Instant::now()).as_secs_f64();
         let audio = self
             .record(Instant::now(), deadline, max_s, &mut enough)
-            .map_err(|why| ApiError::Timeout(format!("no voice of {subject} was heard: {why}")))?;
+            .map_err(|why| ApiError::Timeout(format!("no voice of {subject} was heard: {why}")))?
+            .audio;
         let speech = VoicePipeline::speech(&audio);
         if seconds(speech.len()) < MIN_ENROL_SPEECH_S {
             return Err(ApiError::Timeout(format!(

@@ -40,12 +40,19 @@ impl Engine {
             };
             (None, provenance, None)
         };
-        let voice = if policy.uses_voice() {
-            let evidence = self.listen(received_at, deadline);
-            Some(self.decider.judge_voice(req, &evidence))
+        let (voice, heard_at) = if policy.uses_voice() {
+            let heard = self.listen(received_at, deadline);
+            let mut judged = self.decider.judge_voice(req, &heard.evidence);
+            // `detail` is always an object; indexing would panic if not.
+            if let (Some(timings), Some(detail)) = (heard.timings, judged.detail.as_object_mut()) {
+                detail.insert("timings".into(), timings);
+            }
+            (Some(judged), heard.audio_end)
         } else {
-            None
+            (None, None)
         };
+        // The evidence was complete when its last part was captured.
+        let at = at.max(heard_at);
         if policy == Modalities::FaceOrVoice
             && face
                 .as_ref()

@@ -68,7 +68,7 @@ impl Drop for PrivateBroker {
 }
 
 /// `name` on PATH, else in the sbin folders Debian keeps daemons in.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(super) fn find_program(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)

@@ -164,14 +164,20 @@ impl BenchClient {
         timeout: Duration,
         marks: &Marks,
         daemon_alive: &dyn Fn() -> bool,
+        published: &dyn Fn(Instant),
     ) -> Result<Sample, DaemonBenchError> {
-        let body = serde_json::json!({"mode": "verify", "subject": target.subject, "nonce": nonce})
-            .to_string();
+        let mut body =
+            serde_json::json!({"mode": "verify", "subject": target.subject, "nonce": nonce});
+        if let Some(t) = target.timeout_ms {
+            body["timeout_ms"] = t.into();
+        }
+        let body = body.to_string();
         let sent = Instant::now();
         self.requests
             .publish(self.topics.request.clone(), QoS::AtLeastOnce, false, body)
             .await
             .map_err(|e| DaemonBenchError::Mqtt(e.to_string()))?;
+        published(sent);
         let until = sent + timeout;
         loop {
             if !daemon_alive() {

@@ -1,5 +1,7 @@
 //! Frame arrival → verdict on the bus, through the real daemon
-//! (`edgeid bench --daemon`).
+//! (`edgeid bench --daemon`), and for voice requests the probe's last
+//! audio → verdict (`edgeid bench --daemon --voice`: a synthetic speaker
+//! on a FIFO microphone, `speaker`).
 //!
 //! The daemon runs in the same process as the measuring client, so every
 //! moment is read from one monotonic clock: the capture time of the frame
@@ -15,10 +17,12 @@
 //! - `broker`: a private Mosquitto and a private scratch directory.
 //! - `client`: the measuring MQTT client and the sink's latency marks.
 //! - `report`: statistics and the breakdown of where the time goes.
+//! - `speaker`: the voice bench's speech and its real-time FIFO writer.
 
 mod broker;
 mod client;
 mod report;
+pub mod speaker;
 
 use std::time::{Duration, Instant};
 
@@ -27,13 +31,14 @@ use serde::Serialize;
 
 pub use broker::{PrivateBroker, ScratchDir, mosquitto_available};
 pub use client::Marks;
-pub use report::{DaemonBenchReport, Segment, Stats, add_pipeline_times};
+pub use report::{BenchModality, DaemonBenchReport, Segment, Stats, add_pipeline_times};
 
 use crate::store::StoreError;
 use crate::verdict::jws::VerdictError;
 use client::BenchClient;
 
-/// The acceptance target for frame arrival → verdict on the bus, p99.
+/// The acceptance target for frame arrival → verdict on the bus, p99
+/// (the voice bench's probe end → verdict is held to the same).
 pub const TARGET_P99_MS: f64 = 50.0;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +64,13 @@ pub enum DaemonBenchError {
     BadVerdict { nonce: String, source: VerdictError },
     #[error("random number generator failed")]
     Random,
+    #[error(
+        "espeak-ng was not found: the voice bench's speaker is synthesised with it \
+         (Debian / Ubuntu: `apt-get install espeak-ng`)"
+    )]
+    NoEspeak,
+    #[error("the bench's speech: {0}")]
+    Speech(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -72,6 +84,9 @@ pub struct Target {
     pub topic_prefix: String,
     pub device_id: String,
     pub subject: String,
+    /// The request's `timeout_ms` (None: the daemon's default, 3 s, which
+    /// a voice probe of 2.7 s of speech said after the request overruns).
+    pub timeout_ms: Option<u32>,
     /// The device's Ed25519 public key and its key id, to verify verdicts.
     pub public_key: [u8; 32],
     pub kid: String,
@@ -86,11 +101,26 @@ pub struct Plan {
     pub verdict_timeout: Duration,
     /// Longest wait for the daemon to come on the bus.
     pub ready_timeout: Duration,
-    /// A random pause of up to this before each request (one frame period),
-    /// so requests fall at random phases of the camera's frame clock as a
-    /// person's would, not locked to it by the previous verdict.
+    /// A random pause of up to this before each request (one frame period,
+    /// or one microphone chunk), so requests fall at random phases of the
+    /// camera's frame clock as a person's would, not locked to it by the
+    /// previous verdict.
     pub max_pause: Duration,
 }
+
+/// What the bench does around each request besides asking: the face
+/// bench's camera plays on its own; the voice bench's speaker says a probe.
+pub trait Feed {
+    /// Request `index` (warm-up ones counted) was published at `at`.
+    fn request_sent(&self, _index: usize, _at: Instant) {}
+    /// Its verdict is in (or the request failed).
+    fn request_done(&self, _index: usize) {}
+}
+
+/// Nothing to feed: the camera plays on its own.
+pub struct NoFeed;
+
+impl Feed for NoFeed {}
 
 /// One verdict, measured. All times in milliseconds on one clock.
 #[derive(Debug, Clone, Serialize)]
@@ -101,14 +131,18 @@ pub struct Sample {
     pub reason: String,
     /// Request published → verdict received by the bench's subscriber.
     pub request_to_verdict_ms: f64,
-    /// Frame captured → verdict received (None: no frame was used).
+    /// Frame captured → verdict received (None: no frame was used). For
+    /// a voice request the "frame" is the probe's last audio chunk: the
+    /// moment the daemon had heard all it decided on.
     pub frame_to_bus_ms: Option<f64>,
     /// Request published → the frame used was captured (request transit
-    /// and the wait for a frame captured after the request).
+    /// and the wait for a frame captured after the request; for voice,
+    /// listening until 2.7 s of speech were held).
     pub request_to_frame_ms: Option<f64>,
     /// Frame captured → the MQTT sink has the verdict (engine).
     pub frame_to_sink_ms: Option<f64>,
-    /// Of the engine time: the face pipeline (from the audit record).
+    /// Of the engine time: the face pipeline, or the voice stages (from
+    /// the audit record).
     pub pipeline_ms: Option<f64>,
     /// The sink has it → the PUBLISH is written to the socket.
     pub sink_to_socket_ms: Option<f64>,
@@ -130,6 +164,7 @@ pub fn run_requests(
     target: &Target,
     plan: &Plan,
     marks: &Marks,
+    feed: &dyn Feed,
     daemon_alive: &dyn Fn() -> bool,
     progress: &dyn Fn(),
 ) -> Result<Vec<Sample>, DaemonBenchError> {
@@ -151,8 +186,19 @@ pub fn run_requests(
             let fraction = f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX);
             tokio::time::sleep(plan.max_pause.mul_f64(fraction)).await;
             let sample = client
-                .request(target, &nonce, plan.verdict_timeout, marks, daemon_alive)
-                .await?;
+                .request(
+                    target,
+                    &nonce,
+                    plan.verdict_timeout,
+                    marks,
+                    daemon_alive,
+                    &|at| {
+                        feed.request_sent(i, at);
+                    },
+                )
+                .await;
+            feed.request_done(i);
+            let sample = sample?;
             if i >= plan.warmup {
                 samples.push(sample);
                 progress();

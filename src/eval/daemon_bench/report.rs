@@ -9,12 +9,16 @@ use crate::eval::metrics::percentile;
 use crate::store::{Store, StoreError, audit};
 
 /// Fills `pipeline_ms` from the audit log: each decision's record holds
-/// its verdict's `seq` and the pipeline's stage timings.
+/// its verdict's `seq` and the face pipeline's stage timings, or the voice
+/// stages' (`voice.detail.timings`).
 pub fn add_pipeline_times(store: &Store, samples: &mut [Sample]) -> Result<(), StoreError> {
     let mut by_seq = HashMap::new();
     for record in audit::export(store)? {
         let d = &record.detail;
-        if let (Some(seq), Some(total)) = (d["seq"].as_u64(), d["timings"]["total"].as_f64()) {
+        let total = d["timings"]["total"]
+            .as_f64()
+            .or_else(|| d["voice"]["detail"]["timings"]["total"].as_f64());
+        if let (Some(seq), Some(total)) = (d["seq"].as_u64(), total) {
             by_seq.insert(seq, total);
         }
     }
@@ -60,8 +64,19 @@ pub struct Segment {
     pub stats: Stats,
 }
 
+/// What the bench's requests verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchModality {
+    /// The face at the camera (`[decision] modalities = "face"`).
+    Face,
+    /// The voice at the microphone (`[decision] modalities = "voice"`).
+    Voice,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DaemonBenchReport {
+    pub modality: BenchModality,
     pub requests: usize,
     pub warmup: usize,
     /// Verdicts whose signature and nonce verified.
@@ -69,9 +84,16 @@ pub struct DaemonBenchReport {
     pub decisions: BTreeMap<String, usize>,
     pub broker: String,
     pub camera: String,
+    /// The microphone and what was said into it (voice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub microphone: Option<String>,
     /// tract threads per model run in the daemon.
     pub inference_threads: usize,
-    /// Frame arrival → verdict received on the bus (the acceptance figure).
+    /// Voice: partial utterances embedded side by side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice_partial_threads: Option<usize>,
+    /// Frame arrival → verdict received on the bus (the acceptance figure);
+    /// for voice, the probe's last audio chunk → verdict.
     pub frame_to_bus: Stats,
     pub request_to_verdict: Stats,
     /// frame → bus = pipeline + engine_other + sink_to_socket + broker_to_subscriber.
@@ -83,6 +105,7 @@ pub struct DaemonBenchReport {
 
 impl DaemonBenchReport {
     pub fn new(
+        modality: BenchModality,
         samples: Vec<Sample>,
         warmup: usize,
         broker: String,
@@ -97,20 +120,24 @@ impl DaemonBenchReport {
         let of = |f: &dyn Fn(&Sample) -> Option<f64>| Stats::of(samples.iter().filter_map(f));
         let frame_to_bus = of(&|s| s.frame_to_bus_ms);
         let segment = |name, what, stats| Segment { name, what, stats };
-        let breakdown = vec![
-            segment(
-                "request_to_frame",
+        let (wait, pipeline, rest) = match modality {
+            BenchModality::Face => (
                 "request over MQTT, then the wait for a frame captured after it",
-                of(&|s| s.request_to_frame_ms),
-            ),
-            segment(
-                "pipeline",
                 "face pipeline on the frame (audit record)",
-                of(&|s| s.pipeline_ms),
+                "rest of the engine: wake-up, scoring, lockout, seq, signing, audit (SQLite commits)",
             ),
+            BenchModality::Voice => (
+                "request over MQTT, then listening until 2.7 s of speech are held (checked every 0.5 s of audio)",
+                "voice stages on the probe: silence trim, mel, embedding (audit record)",
+                "rest of the engine: taking the last chunk and checking the speech held, scoring, replay check, lockout, seq, signing, audit (SQLite commits)",
+            ),
+        };
+        let breakdown = vec![
+            segment("request_to_frame", wait, of(&|s| s.request_to_frame_ms)),
+            segment("pipeline", pipeline, of(&|s| s.pipeline_ms)),
             segment(
                 "engine_other",
-                "rest of the engine: wake-up, scoring, lockout, seq, signing, audit (SQLite commits)",
+                rest,
                 of(&|s| Some(s.frame_to_sink_ms? - s.pipeline_ms?)),
             ),
             segment(
@@ -130,13 +157,16 @@ impl DaemonBenchReport {
             ),
         ];
         DaemonBenchReport {
+            modality,
             requests: samples.len(),
             warmup,
             verified: samples.len(),
             decisions,
             broker,
             camera,
+            microphone: None,
             inference_threads: 1,
+            voice_partial_threads: None,
             meets_target: frame_to_bus.count > 0 && frame_to_bus.p99_ms <= TARGET_P99_MS,
             frame_to_bus,
             request_to_verdict: of(&|s| Some(s.request_to_verdict_ms)),

@@ -23,7 +23,8 @@ pub struct PublishMark {
     /// The compact JWS, as published.
     pub verdict: String,
     pub origin: Origin,
-    /// When the frame the decision used was captured (None: no frame, e.g. a timeout).
+    /// When the frame the decision used was captured, or for a voice
+    /// decision the probe's last audio (None: neither, e.g. a timeout).
     pub frame_captured_at: Option<Instant>,
     /// The sink took the verdict from the engine.
     pub at_sink: Instant,
