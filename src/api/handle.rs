@@ -28,13 +28,18 @@ pub struct EngineHandle {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub default_timeout: Duration,
+    /// The default for a request that listens (its policy has a voice).
+    pub default_voice_timeout: Duration,
     pub max_timeout: Duration,
 }
 
 impl Limits {
-    /// 0 means "the default"; longer than the maximum is clamped.
-    pub fn timeout(&self, ms: u32) -> Duration {
-        if ms == 0 {
+    /// 0 means "the default" (the listening one when `listens`); longer
+    /// than the maximum is clamped.
+    pub fn timeout(&self, ms: u32, listens: bool) -> Duration {
+        if ms == 0 && listens {
+            self.default_voice_timeout
+        } else if ms == 0 {
             self.default_timeout
         } else {
             Duration::from_millis(u64::from(ms)).min(self.max_timeout)
@@ -169,7 +174,7 @@ impl EngineHandle {
         if let Some(n) = &nonce {
             self.replay.spend(n, Instant::now())?;
         }
-        let timeout = self.limits.timeout(timeout_ms);
+        let timeout = self.limits.timeout(timeout_ms, modalities.uses_voice());
         let received_at = Instant::now();
         let rx = self.submit(|reply| Job::Decide {
             mode,
@@ -230,5 +235,24 @@ impl EngineHandle {
     pub async fn list_subjects(&self) -> Result<Vec<String>, ApiError> {
         let rx = self.submit(|reply| Job::ListSubjects { reply })?;
         Self::wait(rx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_that_listens_gets_the_listening_default_and_every_timeout_is_capped() {
+        let limits = Limits {
+            default_timeout: Duration::from_millis(3000),
+            default_voice_timeout: Duration::from_millis(8000),
+            max_timeout: Duration::from_millis(10_000),
+        };
+        assert_eq!(limits.timeout(0, false), Duration::from_millis(3000));
+        assert_eq!(limits.timeout(0, true), Duration::from_millis(8000));
+        // A timeout the caller gives is kept, whatever the policy.
+        assert_eq!(limits.timeout(2000, true), Duration::from_millis(2000));
+        assert_eq!(limits.timeout(60_000, false), Duration::from_millis(10_000));
     }
 }

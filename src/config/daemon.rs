@@ -12,6 +12,10 @@ use crate::vision::detect::DetectorRange;
 pub struct DaemonConfig {
     /// Used when a request gives timeout 0.
     pub default_timeout_ms: u32,
+    /// Used instead when such a request also listens (its policy has a
+    /// voice): the probe is 2.7 s of speech heard after the request
+    /// arrives, and the person needs a moment to start speaking.
+    pub default_voice_timeout_ms: u32,
     /// Longer timeouts (D-Bus and MQTT alike) are cut to this, at most
     /// [`MAX_TIMEOUT_MS`].
     pub max_timeout_ms: u32,
@@ -38,6 +42,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             default_timeout_ms: 3000,
+            default_voice_timeout_ms: 8000,
             max_timeout_ms: 10_000,
             walk_up: false,
             debounce_secs: 10,
@@ -55,7 +60,7 @@ impl Default for DaemonConfig {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DaemonConfigError {
     #[error(
-        "daemon.default_timeout_ms must be ≥ 1 and ≤ daemon.max_timeout_ms, which must be ≤ {MAX_TIMEOUT_MS}"
+        "daemon.default_timeout_ms must be ≥ 1 and ≤ daemon.max_timeout_ms, which must be ≤ {MAX_TIMEOUT_MS}; daemon.default_voice_timeout_ms ≥ 1"
     )]
     Timeouts,
     #[error("daemon.enroll_samples must be 1..=50 (it is {0})")]
@@ -86,7 +91,10 @@ impl DaemonConfig {
     /// Checks the section on its own; `daemon.walk_up` also needs
     /// `identify_enabled`, which `Config::validate` checks.
     pub fn validate(&self) -> Result<(), DaemonConfigError> {
+        // The listening default may exceed a lowered maximum: it is cut to
+        // it, as a request's own timeout is, so old configs stay valid.
         if self.default_timeout_ms == 0
+            || self.default_voice_timeout_ms == 0
             || self.max_timeout_ms < self.default_timeout_ms
             || self.max_timeout_ms > MAX_TIMEOUT_MS
         {

@@ -283,6 +283,10 @@ mod tests {
             ),
             // A few callers asking for 30 s each held the camera that long.
             ("[daemon]\nmax_timeout_ms = 30000", "daemon.max_timeout_ms"),
+            (
+                "[daemon]\ndefault_voice_timeout_ms = 0",
+                "daemon.default_voice_timeout_ms",
+            ),
             ("device_id = \"door/#\"", "device_id"),
             ("[microphone]\nring_secs = 0", "microphone.ring_secs"),
             ("[decision]\nmodalities = \"voice\"", "microphone.device"),

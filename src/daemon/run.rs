@@ -231,6 +231,13 @@ async fn start_engine(
     let info = ready_rx.await.map_err(|_| DaemonError::EngineDied)??;
     let limits = Limits {
         default_timeout: Duration::from_millis(u64::from(opts.config.daemon.default_timeout_ms)),
+        // Cut to the maximum, as any request's timeout is.
+        default_voice_timeout: Duration::from_millis(u64::from(
+            opts.config
+                .daemon
+                .default_voice_timeout_ms
+                .min(opts.config.daemon.max_timeout_ms),
+        )),
         max_timeout: Duration::from_millis(u64::from(opts.config.daemon.max_timeout_ms)),
     };
     let replay = ReplayGuard::new(
