@@ -14,6 +14,7 @@
 //! - `fused`: face + voice on virtual persons (`edgeid eval fused`).
 //! - `voice_bench`: latency of the voice stages (`edgeid bench --voice`).
 //! - `plot`: ROC/DET curves and histograms as PNG.
+//! - `rng`: seeded random numbers for generated data.
 //! - `bench`: per-stage latency of the face pipeline (`edgeid bench`).
 //! - `gallery_bench`: 1:N matching and gallery opening times.
 //! - `daemon_bench`: frame → verdict on MQTT through the real daemon and a
@@ -29,6 +30,7 @@ pub mod liveness;
 pub mod metrics;
 pub mod pad;
 pub mod plot;
+pub mod rng;
 pub mod runner;
 pub mod voice;
 pub mod voice_bench;

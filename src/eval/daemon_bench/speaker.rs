@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use super::broker::find_program;
 use super::{DaemonBenchError, Feed};
 use crate::decision::voice::{PROBE_TARGET_SPEECH_S, RECENT_PROBES_MAX, voiceprint};
+use crate::eval::rng::Rng;
 use crate::sources::audio::load_file;
 use crate::voice::embed::cosine;
 use crate::voice::{RATE, VoicePipeline};
@@ -61,25 +62,18 @@ pub fn espeak_available() -> bool {
 /// Sentences of a small grammar, the same every run (fixed seed): each
 /// about 4 s spoken, different words every time.
 pub struct Sentences {
-    state: u64,
+    rng: Rng,
 }
 
 impl Default for Sentences {
     fn default() -> Self {
-        Self {
-            state: 0x2545_f491_4f6c_dd1d,
-        }
+        Self { rng: Rng::new(1) }
     }
 }
 
 impl Sentences {
     fn pick<'a>(&mut self, words: &[&'a str]) -> &'a str {
-        // xorshift64*: reproducible, and enough for picking words.
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        let r = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33;
-        words[r as usize % words.len()]
+        words[(self.rng.next_u64() % words.len() as u64) as usize]
     }
 }
 

@@ -9,8 +9,9 @@ use image::{Rgb, RgbImage};
 use serde::Serialize;
 
 use super::mesh::{Head, Mesh, sheet};
-use super::optics::{Exposure, Rng, expose, moire, on_screen, wall};
+use super::optics::{Exposure, expose, moire, on_screen, wall};
 use super::render::{Canvas, Pose};
+use crate::eval::rng::Rng;
 use crate::vision::landmarks::FaceMesh;
 use crate::vision::liveness::TurnSide;
 
