@@ -85,7 +85,7 @@ fn decisions(f: &Device) -> Vec<serde_json::Value> {
 /// The liveness record holds a few named figures only: no landmark list,
 /// no image, nothing nested.
 fn assert_figures_only(liveness: &serde_json::Value) {
-    const KEYS: [&str; 14] = [
+    const KEYS: [&str; 15] = [
         "mode",
         "check",
         "shown",
@@ -96,6 +96,7 @@ fn assert_figures_only(liveness: &serde_json::Value) {
         "ratio",
         "head_frames",
         "flat_frames",
+        "unconfirmed_frames",
         "turn",
         "blinked",
         "challenge",
@@ -120,22 +121,22 @@ fn a_held_print_is_flat_from_whichever_frame_the_track_starts() {
     let frames: Vec<_> = held::held_poses()
         .into_iter()
         .map(|h| {
-            pipeline()
-                .analyse(&held::held_picture(&print, h))
-                .expect("analyse")
+            let image = held::held_picture(&print, h);
+            let analysis = pipeline().analyse(&image).expect("analyse");
+            (analysis, image)
         })
         .collect();
     for start in 0..frames.len() {
         let mut track = Track::new(LivenessPolicy::default(), 0.9);
         let t0 = Instant::now();
         let mut verdict = None;
-        for (k, a) in frames.iter().cycle().skip(start).take(40).enumerate() {
+        for (k, (a, image)) in frames.iter().cycle().skip(start).take(40).enumerate() {
             let usable = a
                 .face
                 .as_ref()
                 .is_some_and(|f| f.quality_failures.is_empty());
             let at = t0 + Duration::from_millis(200 * k as u64);
-            track.push(a.clone(), usable, held::FRAME, at);
+            track.push(a.clone(), usable, image, at);
             let (state, figures) = track.evaluate(Check::Motion);
             if state != State::Pending {
                 verdict = Some((state, figures));

@@ -110,6 +110,25 @@ fn a_rendered_head_is_tracked_and_live_and_prints_are_not() {
 }
 
 #[test]
+fn a_bent_print_the_mesh_takes_for_a_head_is_refused_by_the_pixels() {
+    // Clip 40 of print_curved in the README's 100-per-kind set (`--seed 7`,
+    // obama2.jpg): bent hard and turned, the face mesh draws a turned head
+    // on it, and on landmarks alone it passed `motion`. The nose texture
+    // stays on its line, so those frames stay unconfirmed.
+    let s = require!(subject());
+    let clip = render(&s, ClipKind::PrintCurved, 7 * 1_000_003 + 40);
+    let (outcome, figures, _, _) = judge(&clip.frames, Check::Motion);
+    eprintln!("bent print: {outcome:?}: {figures}");
+    assert_ne!(outcome, Outcome::Live, "{figures}");
+    let f: serde_json::Value = serde_json::from_str(&figures).expect("json");
+    assert!(
+        f["unconfirmed_frames"].as_u64().is_some_and(|n| n >= 3),
+        "the mesh saw a head on enough frames to pass without the pixels: {figures}"
+    );
+    assert_eq!(f["head_frames"], 0, "{figures}");
+}
+
+#[test]
 fn the_same_seed_renders_the_same_clip() {
     let s = require!(subject());
     let a = render(&s, ClipKind::PrintTilted, 9);

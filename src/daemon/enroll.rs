@@ -208,11 +208,10 @@ impl Engine {
             };
             let is_usable = usable(&analysis);
             if let Some(track) = track.as_mut() {
-                let size = captured.frame.image.dimensions();
                 track.push(
                     analysis.clone(),
                     is_usable,
-                    size,
+                    &captured.frame.image,
                     captured.frame.captured_at,
                 );
                 let (state, f) = track.evaluate(Check::Motion);

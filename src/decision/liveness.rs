@@ -188,6 +188,9 @@ pub struct Figures {
     /// Moving frames that looked like a head / like a plane.
     pub head_frames: usize,
     pub flat_frames: usize,
+    /// Frames the landmarks found head-like but the pixels did not: the
+    /// nose tip's texture did not move off its line as the mesh's did.
+    pub unconfirmed_frames: usize,
     /// Largest turn change (challenge: towards the asked side).
     pub turn: f64,
     pub blinked: bool,

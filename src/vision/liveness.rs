@@ -21,8 +21,10 @@ mod fit;
 pub(crate) mod synthetic;
 #[cfg(test)]
 mod tests;
+mod texture;
 
 pub use fit::{Homography, fit_homography, similarity_residual};
+pub use texture::{MidlineView, tip_shift};
 
 /// Named landmarks liveness reads, in a fixed order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +155,17 @@ impl LivenessSample {
         let mid = r.midpoint(l);
         let nose = self.at(Slot::NoseTip);
         ((nose.x - mid.x) * dx + (nose.y - mid.y) * dy) / len / (len / 2.0)
+    }
+
+    /// The nose tip's signed distance from the line nose bridge → nose base,
+    /// in eye distances: it changes as a head turns (the tip stands in
+    /// front of that line), not as a picture of one moves.
+    pub fn midline_offset(&self) -> f32 {
+        texture::line_offset([
+            self.at(Slot::NoseTip),
+            self.at(Slot::NoseBridge),
+            self.at(Slot::NoseBase),
+        ]) / self.eye_distance().max(1e-3)
     }
 
     /// Midpoint of the outer eye corners: where the face is.

@@ -11,7 +11,7 @@ use crate::infer::manifest::{InputSpec, Layout};
 /// Samples `src` at `p` (pixel centres at integer coordinates) with bilinear
 /// interpolation; outside the image reads as black, like zero padding.
 #[inline]
-fn bilinear(src: &RgbImage, p: Point) -> [f32; 3] {
+pub(crate) fn bilinear(src: &RgbImage, p: Point) -> [f32; 3] {
     let (w, h) = (src.width() as i64, src.height() as i64);
     let (x0, y0) = (floor_i64(p.x), floor_i64(p.y));
     let (fx, fy) = (p.x - x0 as f32, p.y - y0 as f32);

@@ -164,8 +164,12 @@ impl Engine {
                 }
                 continue;
             };
-            let size = captured.frame.image.dimensions();
-            track.push(analysis, is_usable, size, captured.frame.captured_at);
+            track.push(
+                analysis,
+                is_usable,
+                &captured.frame.image,
+                captured.frame.captured_at,
+            );
             let (state, figures) = track.evaluate(check);
             liveness.figures = Some(figures);
             match state {

@@ -50,7 +50,7 @@ impl Engine {
             let track = self
                 .walk_up_track
                 .get_or_insert_with(|| Track::new(policy, threshold));
-            track.push(analysis, is_usable, captured.frame.image.dimensions(), at);
+            track.push(analysis, is_usable, &captured.frame.image, at);
             let (state, figures) = track.evaluate(Check::Motion);
             let mut liveness = Liveness::unchecked(LivenessCheck::Motion);
             liveness.figures = Some(figures);

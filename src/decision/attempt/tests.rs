@@ -323,6 +323,7 @@ fn the_liveness_record_carries_the_mode_and_the_figures() {
         parallax: 0.1,
         ratio: Some(0.5),
         head_frames: 3,
+        unconfirmed_frames: 0,
         flat_frames: 0,
         turn: 0.0,
         blinked: false,

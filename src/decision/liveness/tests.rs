@@ -1,7 +1,10 @@
 //! The accumulator on synthetic landmark sequences (3-D heads and flat
 //! pictures seen through a pinhole camera, `vision::liveness::synthetic`).
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+
+use image::RgbImage;
 
 use super::*;
 use crate::pipeline::FrameAnalysis;
@@ -34,7 +37,7 @@ fn run(track: &mut Track, seq: &[LivenessSample], check: Check) -> (State, Figur
         track.push(
             frame(s, 0),
             true,
-            FRAME,
+            &FRAME,
             t0 + Duration::from_millis(66 * i as u64),
         );
         let (state, figures) = track.evaluate(check);
@@ -46,11 +49,12 @@ fn run(track: &mut Track, seq: &[LivenessSample], check: Check) -> (State, Figur
     (State::Pending, last.expect("frames"), seq.len())
 }
 
-/// The synthetic camera's frame size.
-const FRAME: (u32, u32) = (640, 480);
+/// The synthetic camera's frame: no pixels to speak of, so these tracks
+/// judge landmarks alone (`Track::landmarks_only`).
+static FRAME: LazyLock<RgbImage> = LazyLock::new(|| RgbImage::new(640, 480));
 
 fn track() -> Track {
-    Track::new(LivenessPolicy::default(), 0.5)
+    Track::landmarks_only(LivenessPolicy::default(), 0.5)
 }
 
 /// A head looking about naturally: a small turn and nod while swaying.
@@ -77,6 +81,19 @@ fn a_head_looking_about_passes_the_motion_check() {
     );
     // Once shown, it stays shown for the track.
     assert_eq!(t.evaluate(Check::Motion).0, State::Live);
+}
+
+#[test]
+fn a_head_drawn_by_the_landmarks_alone_is_not_live_without_the_pixels() {
+    // The same head-like landmarks on frames with no texture: the pixels
+    // cannot confirm the nose moved, so the track waits.
+    let mut seq = natural_motion(15.0, 6.0);
+    jitter(&mut seq, 0.5);
+    let mut t = Track::new(LivenessPolicy::default(), 0.5);
+    let (state, figures, _) = run(&mut t, &seq, Check::Motion);
+    assert_eq!(state, State::Pending, "{figures:?}");
+    assert_eq!(figures.head_frames, 0, "{figures:?}");
+    assert!(figures.unconfirmed_frames >= 3, "{figures:?}");
 }
 
 #[test]
@@ -166,7 +183,7 @@ fn the_challenge_needs_a_blink_and_the_asked_side() {
         ..LivenessPolicy::default()
     };
     let (state, _, _) = run(
-        &mut Track::new(lenient, 0.5),
+        &mut Track::landmarks_only(lenient, 0.5),
         &no_blink,
         Check::Challenge(TurnSide::ImageLeft),
     );
@@ -184,7 +201,7 @@ fn turning_the_wrong_way_first_fails_even_if_the_asked_side_follows() {
         ..LivenessPolicy::default()
     };
     let (state, _, _) = run(
-        &mut Track::new(lenient, 0.5),
+        &mut Track::landmarks_only(lenient, 0.5),
         &seq,
         Check::Challenge(TurnSide::ImageLeft),
     );
@@ -200,7 +217,7 @@ fn the_track_restarts_when_the_face_jumps_or_changes_person() {
         t.push(
             frame(s, 0),
             true,
-            FRAME,
+            &FRAME,
             t0 + Duration::from_millis(66 * i as u64),
         );
     }
@@ -209,7 +226,7 @@ fn the_track_restarts_when_the_face_jumps_or_changes_person() {
     t.push(
         frame(&seq[6], 1),
         true,
-        FRAME,
+        &FRAME,
         t0 + Duration::from_millis(66 * 6),
     );
     assert_eq!(t.len(), 1);
@@ -219,12 +236,12 @@ fn the_track_restarts_when_the_face_jumps_or_changes_person() {
     t.push(
         frame(&far, 1),
         true,
-        FRAME,
+        &FRAME,
         t0 + Duration::from_millis(66 * 7),
     );
     assert_eq!(t.len(), 1);
     // Gone for longer than MAX_GAP: a new track.
-    t.push(frame(&far, 1), true, FRAME, t0 + Duration::from_secs(5));
+    t.push(frame(&far, 1), true, &FRAME, t0 + Duration::from_secs(5));
     assert_eq!(t.len(), 1);
     let (_, figures) = t.evaluate(Check::Motion);
     assert_eq!(figures.resets, 3);

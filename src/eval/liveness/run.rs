@@ -133,8 +133,7 @@ pub fn run_clip(
             .is_some_and(|f| f.quality_failures.is_empty());
         let at = t0 + Duration::from_secs_f64(k as f64 / fps);
         for j in judges.iter_mut().filter(|j| j.outcome.is_none()) {
-            j.track
-                .push(analysis.clone(), usable, frame.dimensions(), at);
+            j.track.push(analysis.clone(), usable, frame, at);
             let (state, figures) = j.track.evaluate(check);
             j.outcome = match state {
                 State::Live => Some((Outcome::Live, k, figures)),
