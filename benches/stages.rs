@@ -12,6 +12,7 @@ use edgeid::infer::{Manifest, default_backend, manifest::default_models_dir};
 use edgeid::pipeline::{FacePipeline, PipelineConfig};
 use edgeid::sources::load_image;
 use edgeid::vision::align::{ChipTemplate, align};
+use edgeid::vision::liveness::{LivenessSample, MidlineView, tip_shift};
 
 fn sample() -> PathBuf {
     std::env::var_os("EDGEID_SAMPLES_DIR")
@@ -60,6 +61,14 @@ fn stages(c: &mut Criterion) {
         b.iter(|| std::hint::black_box(&embedding).cosine(&embedding))
     });
     group.bench_function("whole_pipeline", |b| b.iter(|| pipeline.analyse(&frame)));
+    // The liveness track's pixel check: one view per frame, and one
+    // tracking of the nose midline per head-like anchor it is compared with.
+    let sample = LivenessSample::from_mesh(&mesh);
+    group.bench_function("midline_view", |b| {
+        b.iter(|| MidlineView::capture(&frame, &sample))
+    });
+    let view = MidlineView::capture(&frame, &sample).expect("midline view");
+    group.bench_function("tip_shift", |b| b.iter(|| tip_shift(&view, &view)));
     group.finish();
 }
 

@@ -8,8 +8,13 @@
 //! cheeks) that no homography explains. The check fits a homography between
 //! the most frontal and the most turned frames and measures what is left.
 //!
-//! Everything here is a pure function of landmark sequences, so it is tested
-//! with synthetic heads and pictures; the daemon feeds it camera frames.
+//! The mesh draws landmarks from its own 3-D face prior, so a head-like
+//! change is then checked in the pixels (`texture`): the nose tip's texture
+//! must leave the line of the nose bridge as the mesh's tip does.
+//!
+//! Everything here is a pure function of landmark sequences (and, for the
+//! texture check, of frames), so it is tested with synthetic heads,
+//! pictures and textures; the daemon feeds it camera frames.
 
 use serde::{Deserialize, Serialize};
 

@@ -52,6 +52,10 @@ pub struct MidlineView {
     width: i32,
     height: i32,
     luma: Vec<f32>,
+    /// Summed-area tables of luma and luma², (width + 1) × (height + 1):
+    /// any patch's mean and contrast in four reads.
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
     /// The mesh's tip, bridge and base, in view pixels.
     points: [Point; 3],
 }
@@ -108,35 +112,97 @@ impl MidlineView {
                 luma.push(sum / offsets.len() as f32);
             }
         }
+        let (w1, h1) = (width as usize + 1, height as usize + 1);
+        let (mut sum, mut sum_sq) = (vec![0.0f64; w1 * h1], vec![0.0f64; w1 * h1]);
+        for y in 0..height as usize {
+            let (mut row, mut row_sq) = (0.0f64, 0.0f64);
+            for x in 0..width as usize {
+                let v = f64::from(luma[y * width as usize + x]);
+                row += v;
+                row_sq += v * v;
+                sum[(y + 1) * w1 + x + 1] = sum[y * w1 + x + 1] + row;
+                sum_sq[(y + 1) * w1 + x + 1] = sum_sq[y * w1 + x + 1] + row_sq;
+            }
+        }
         Some(Self {
             width,
             height,
             luma,
+            sum,
+            sum_sq,
             points: at.map(|p| Point::new(p.x * scale - x0, p.y * scale - y0)),
         })
     }
 
-    fn pixel(&self, x: i32, y: i32) -> f32 {
-        self.luma[(y * self.width + x) as usize]
+    /// Whether the patch centred on pixel (x, y) lies inside the view.
+    fn holds(&self, x: i32, y: i32) -> bool {
+        let r = PATCH_RADIUS;
+        x - r >= 0 && y - r >= 0 && x + r < self.width && y + r < self.height
     }
 
-    /// The patch of radius `PATCH_RADIUS` centred on pixel (x, y), less its
-    /// mean, and its norm; `None` off the view or flat.
-    fn patch(&self, x: i32, y: i32) -> Option<(Vec<f32>, f32)> {
+    /// Sum of luma and the root of the sum of squared deviations from the
+    /// mean, over the patch centred on (x, y) (inside the view).
+    fn patch_stats(&self, x: i32, y: i32) -> (f64, f64) {
         let r = PATCH_RADIUS;
-        if x - r < 0 || y - r < 0 || x + r >= self.width || y + r >= self.height {
+        let w1 = self.width as usize + 1;
+        let (x0, y0) = ((x - r) as usize, (y - r) as usize);
+        let (x1, y1) = ((x + r + 1) as usize, (y + r + 1) as usize);
+        let box_sum =
+            |t: &[f64]| t[y1 * w1 + x1] - t[y0 * w1 + x1] - t[y1 * w1 + x0] + t[y0 * w1 + x0];
+        let n = f64::from((2 * r + 1) * (2 * r + 1));
+        let (s, q) = (box_sum(&self.sum), box_sum(&self.sum_sq));
+        (s, (q - s * s / n).max(0.0).sqrt())
+    }
+
+    /// The patch centred on (x, y) less its mean, and its norm; `None` off
+    /// the view or too flat to track.
+    fn template(&self, x: i32, y: i32) -> Option<(Vec<f32>, f32)> {
+        if !self.holds(x, y) {
             return None;
         }
-        let mut v = Vec::with_capacity(((2 * r + 1) * (2 * r + 1)) as usize);
-        for yy in y - r..=y + r {
-            for xx in x - r..=x + r {
-                v.push(self.pixel(xx, yy));
-            }
+        let r = PATCH_RADIUS;
+        let side = 2 * r + 1;
+        let (s, norm) = self.patch_stats(x, y);
+        if norm / f64::from(side) < f64::from(MIN_CONTRAST) {
+            return None;
         }
-        let mean = v.iter().sum::<f32>() / v.len() as f32;
-        v.iter_mut().for_each(|p| *p -= mean);
-        let norm = v.iter().map(|p| p * p).sum::<f32>().sqrt();
-        (norm / (v.len() as f32).sqrt() >= MIN_CONTRAST).then_some((v, norm))
+        let mean = (s / f64::from(side * side)) as f32;
+        let mut v = Vec::with_capacity((side * side) as usize);
+        for yy in y - r..=y + r {
+            let row = (yy * self.width) as usize;
+            v.extend(
+                self.luma[row + (x - r) as usize..=row + (x + r) as usize]
+                    .iter()
+                    .map(|p| p - mean),
+            );
+        }
+        Some((v, norm as f32))
+    }
+
+    /// Normalised cross-correlation of a zero-mean `template` (norm
+    /// `norm`) with the patch centred on (x, y); `None` off the view or on
+    /// a flat patch. The template's zero mean makes the patch's own mean
+    /// drop out of the dot product.
+    fn correlation(&self, template: &[f32], norm: f32, x: i32, y: i32) -> Option<f32> {
+        if !self.holds(x, y) {
+            return None;
+        }
+        let (_, patch_norm) = self.patch_stats(x, y);
+        if patch_norm < 1e-3 {
+            return None;
+        }
+        let r = PATCH_RADIUS;
+        let side = (2 * r + 1) as usize;
+        let mut dot = 0.0f32;
+        for (k, yy) in (y - r..=y + r).enumerate() {
+            let row = (yy * self.width + x - r) as usize;
+            dot += template[k * side..(k + 1) * side]
+                .iter()
+                .zip(&self.luma[row..row + side])
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+        }
+        Some(dot / (norm * patch_norm as f32))
     }
 
     /// Where the patch around `from` in `self` is in `other`, searched
@@ -150,16 +216,14 @@ impl MidlineView {
         radius: i32,
     ) -> Option<(Point, f32)> {
         let (fx, fy) = (from.x.round() as i32, from.y.round() as i32);
-        let (template, norm) = self.patch(fx, fy)?;
+        let (template, norm) = self.template(fx, fy)?;
         let (gx, gy) = (guess.x.round() as i32, guess.y.round() as i32);
         let side = (2 * radius + 1) as usize;
         let mut scores = vec![f32::NAN; side * side];
         for dy in -radius..=radius {
             for dx in -radius..=radius {
-                if let Some((p, pn)) = other.patch(gx + dx, gy + dy) {
-                    let dot: f32 = template.iter().zip(&p).map(|(a, b)| a * b).sum();
-                    scores[((dy + radius) as usize) * side + (dx + radius) as usize] =
-                        dot / (norm * pn);
+                if let Some(c) = other.correlation(&template, norm, gx + dx, gy + dy) {
+                    scores[((dy + radius) as usize) * side + (dx + radius) as usize] = c;
                 }
             }
         }
