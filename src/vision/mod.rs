@@ -1,7 +1,7 @@
 //! Vision stages, in the order a frame passes through them:
 //! `detect` → `landmarks` → `align` → `quality` → `embed`; `liveness`
 //! judges a sequence of meshes. `geometry` and `warp` are their shared
-//! maths. Stages know nothing of buses, stores or verdicts.
+//! maths, `luma` their brightness. Stages know nothing of buses, stores or verdicts.
 
 pub mod align;
 mod chip_template;
@@ -10,6 +10,7 @@ pub mod embed;
 pub mod geometry;
 pub mod landmarks;
 pub mod liveness;
+pub mod luma;
 pub mod pad;
 pub mod quality;
 pub mod warp;

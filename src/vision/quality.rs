@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::align::FaceChip;
 use super::detect::Detection;
 use super::landmarks::{FaceMesh, index};
+use super::luma::luma;
 
 /// What was measured on one face.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -145,7 +146,7 @@ fn chip_statistics(chip: &FaceChip) -> (f32, f32, f32) {
     let (lo, hi) = (n / 4, n - n / 4);
     let luma = |x: usize, y: usize| {
         let i = (y * n + x) * 3;
-        0.299 * chip.rgb[i] + 0.587 * chip.rgb[i + 1] + 0.114 * chip.rgb[i + 2]
+        luma([chip.rgb[i], chip.rgb[i + 1], chip.rgb[i + 2]])
     };
     let (mut sum, mut clipped, mut count) = (0.0f64, 0usize, 0usize);
     let (mut lap_sum, mut lap_sq) = (0.0f64, 0.0f64);

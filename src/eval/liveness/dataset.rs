@@ -14,6 +14,7 @@ use crate::sources::load_image;
 use crate::sources::raw::StreamInput;
 use crate::sources::y4m::Y4mSource;
 use crate::vision::liveness::TurnSide;
+use crate::vision::luma::luma;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -192,7 +193,7 @@ pub fn write_y4m(out: &mut dyn Write, frames: &[RgbImage], fps: u32) -> std::io:
         let n = (w * h) as usize;
         for (i, p) in frame.pixels().enumerate().take(n) {
             let [r, g, b] = p.0.map(f32::from);
-            let y = 0.299 * r + 0.587 * g + 0.114 * b;
+            let y = luma([r, g, b]);
             let u = 128.0 + (b - y) * 0.564;
             let v = 128.0 + (r - y) * 0.713;
             planes[i] = y.round().clamp(0.0, 255.0) as u8;

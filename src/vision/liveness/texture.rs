@@ -20,6 +20,7 @@ use image::RgbImage;
 
 use super::{LivenessSample, Slot};
 use crate::vision::geometry::Point;
+use crate::vision::luma::luma;
 use crate::vision::warp::bilinear;
 
 /// Eye distance of a view, in view pixels.
@@ -97,7 +98,7 @@ impl MidlineView {
         } else {
             &[(0.0, 0.0)]
         };
-        let mut luma = Vec::with_capacity((width * height) as usize);
+        let mut grey = Vec::with_capacity((width * height) as usize);
         for y in 0..height {
             for x in 0..width {
                 let sum: f32 = offsets
@@ -105,11 +106,10 @@ impl MidlineView {
                     .map(|(dx, dy)| {
                         let p =
                             Point::new((x0 + x as f32 + dx) / scale, (y0 + y as f32 + dy) / scale);
-                        let [r, g, b] = bilinear(frame, p);
-                        0.299 * r + 0.587 * g + 0.114 * b
+                        luma(bilinear(frame, p))
                     })
                     .sum();
-                luma.push(sum / offsets.len() as f32);
+                grey.push(sum / offsets.len() as f32);
             }
         }
         let (w1, h1) = (width as usize + 1, height as usize + 1);
@@ -117,7 +117,7 @@ impl MidlineView {
         for y in 0..height as usize {
             let (mut row, mut row_sq) = (0.0f64, 0.0f64);
             for x in 0..width as usize {
-                let v = f64::from(luma[y * width as usize + x]);
+                let v = f64::from(grey[y * width as usize + x]);
                 row += v;
                 row_sq += v * v;
                 sum[(y + 1) * w1 + x + 1] = sum[y * w1 + x + 1] + row;
@@ -127,7 +127,7 @@ impl MidlineView {
         Some(Self {
             width,
             height,
-            luma,
+            luma: grey,
             sum,
             sum_sq,
             points: at.map(|p| Point::new(p.x * scale - x0, p.y * scale - y0)),

@@ -1,32 +1,34 @@
 //! Tracking on textures drawn from a known function, so every frame's
 //! true motion is known.
 
+use std::sync::LazyLock;
+
 use image::{Rgb, RgbImage};
 
 use super::*;
 use crate::vision::liveness::SLOTS;
 
-/// A smooth random texture: a sum of waves of 6-30 px, like skin and print
-/// detail under a camera's blur.
+/// Forty waves of 6-30 px at golden-angle steps: a smooth texture with
+/// detail in every direction, like skin and print detail under a camera's
+/// blur. (wave number x, wave number y, phase), computed once.
+static WAVES: LazyLock<Vec<(f32, f32, f32)>> = LazyLock::new(|| {
+    (0..40)
+        .map(|k| {
+            let k = k as f32;
+            let angle = k * 2.399_963;
+            let wavelength = 6.0 + 24.0 * (k * 0.618_034).fract();
+            let n = std::f32::consts::TAU / wavelength;
+            (n * angle.cos(), n * angle.sin(), k * 1.7)
+        })
+        .collect()
+});
+
 fn texture(x: f32, y: f32) -> f32 {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32
-    };
-    let mut v = 128.0;
-    for _ in 0..40 {
-        let (angle, wavelength, phase) = (
-            next() * std::f32::consts::TAU,
-            6.0 + 24.0 * next(),
-            next() * std::f32::consts::TAU,
-        );
-        let k = std::f32::consts::TAU / wavelength;
-        v += 6.0 * ((x * angle.cos() + y * angle.sin()) * k + phase).sin();
-    }
-    v
+    128.0
+        + WAVES
+            .iter()
+            .map(|(kx, ky, phase)| 6.0 * (x * kx + y * ky + phase).sin())
+            .sum::<f32>()
 }
 
 /// A frame whose pixel (x, y) shows the texture at `source(x, y)`.
