@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
+use edgeid::decision::factors::FactorFusion;
 use edgeid::decision::voice::FLOOR_OPERATING_POINT;
 use edgeid::eval::faces::{read_pairs, unique_images};
 use edgeid::eval::fused::{FaceScores, FusedReport, evaluate, fused_trials, pair_up};
@@ -22,7 +23,7 @@ use edgeid::pipeline::{EmbedderChoice, FaceSelection, PipelineConfig, SubjectRul
 
 use super::GlobalArgs;
 use super::output::emit;
-use super::pipeline::{load_pipeline_with, load_voice};
+use super::pipeline::{load_pipeline_with, load_voice, open_manifest};
 use super::progress::counter;
 
 #[derive(Debug, Args)]
@@ -39,6 +40,12 @@ pub struct FusedArgs {
     pub voices: PathBuf,
     #[command(flatten)]
     pub trials: VoiceTrialArgs,
+    /// Images per face template: 1 scores every face image pair; N >= 2
+    /// enrols each identity with more than N images on its first N and
+    /// scores its other images by the best of them, as the daemon scores a
+    /// subject enrolled from several samples (`daemon.enroll_samples`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub face_templates: u16,
     /// Threads for the face pipeline.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -47,7 +54,18 @@ pub struct FusedArgs {
     pub plot: Option<PathBuf>,
 }
 
-const PROTOCOL: &str = "virtual persons: each speaker paired with a face identity (enrolled speakers with the identities holding the most same-identity pairs); genuine = a person's genuine voice trial x each same-identity face pair of its identity; impostor = a voice trial of A vs B's template x each face pair across A's and B's identities; each modality calibrated to an LLR by logistic regression on its own scores";
+/// The protocol, as printed with the results.
+fn protocol(face_templates: u16) -> String {
+    let face = match face_templates {
+        1 => "face trials are image pairs (one-image templates)".to_owned(),
+        n => format!(
+            "face trials are probes against the best of {n} enrolled images (identities with more than {n} images; the first {n} by name)"
+        ),
+    };
+    format!(
+        "virtual persons: each speaker paired with a face identity (enrolled speakers with the identities holding the most genuine face trials); {face}; genuine = a person's genuine voice trial x each genuine face trial of its identity; impostor = a voice trial of A vs B's template x each face trial of A's identity vs B's; each modality calibrated to an LLR by logistic regression on its own scores"
+    )
+}
 
 pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
     let pairs_file = args
@@ -78,7 +96,7 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
             Some((path.as_path(), face.embedding.as_slice()))
         })
         .collect();
-    let faces = FaceScores::measure(&images, &descriptors);
+    let faces = FaceScores::measure(&images, &descriptors, usize::from(args.face_templates));
 
     let speakers = read_voice_dataset(&args.voices)?;
     let voice = load_voice(global)?;
@@ -98,7 +116,9 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
     })?;
     let floors = [floor(&face_spec)?, floor(&voice_spec)?];
     let trials = fused_trials(&voice_trials, &identity_of, &faces);
-    let report = evaluate(&faces, &voice_trials, &trials, floors)
+    let manifest = open_manifest(global)?;
+    let shipped = FactorFusion::find(&manifest, &face_spec, &voice_spec);
+    let report = evaluate(&faces, &voice_trials, &trials, floors, shipped.as_ref())
         .context("no genuine or no impostor scores to calibrate a modality on")?;
     if let Some(plot) = &args.plot {
         let series: Vec<Series> = report
@@ -120,7 +140,7 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
     let manifest_entry = manifest_entry(&report, &face_spec, &voice_spec, &args);
     #[derive(serde::Serialize)]
     struct Out<'a> {
-        protocol: &'static str,
+        protocol: String,
         face_model: &'a str,
         voice_model: &'a str,
         pairing: &'a [(String, String)],
@@ -129,7 +149,7 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
         manifest_entry: &'a str,
     }
     let out = Out {
-        protocol: PROTOCOL,
+        protocol: protocol(args.face_templates),
         face_model: &face_spec.id,
         voice_model: &voice_spec.id,
         pairing: &pairing,
@@ -137,7 +157,7 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
         manifest_entry: &manifest_entry,
     };
     emit(global.json, &out, |o| {
-        println!("protocol  {PROTOCOL}");
+        println!("protocol  {}", o.protocol);
         println!("pairing   (speaker -> face identity)");
         for (s, f) in o.pairing {
             println!("          {s} -> {f}");
@@ -160,6 +180,22 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
                 s.tar_at_far_1e3 * 100.0,
                 s.tar_at_far_1e2 * 100.0
             );
+        }
+        match &o.report.shipped {
+            Some(s) => println!(
+                "shipped   {} at its threshold {:.4} (floors {:.4} face, {:.4} voice): FAR {:.2e} ({} of {}), FRR {:.2} % ({} of {})",
+                s.fusion,
+                s.threshold,
+                o.report.floors[0],
+                o.report.floors[1],
+                s.far,
+                s.false_accepts,
+                o.report.impostor_trials,
+                s.frr * 100.0,
+                s.false_rejects,
+                o.report.genuine_trials
+            ),
+            None => println!("shipped   the manifest has no fusion fitted for these two models"),
         }
         println!(
             "\nmanifest entry (models/manifest.toml):\n{}",
@@ -201,7 +237,7 @@ fn manifest_entry(
          mean = [{fm}, {vm}]\n\
          std = [1.0, 1.0]\n\
          weights = [{fw}, {vw}]\n\
-         fitted_on = \"edgeid eval fused --faces {faces} --voices {voices} --enrol {enrol} --min-speech {ms}: logistic calibration of each modality on its own scores (classes weighted equally), LLR = weight * (score - mean)\"\n\
+         fitted_on = \"edgeid eval fused --faces {faces} --voices {voices} --enrol {enrol} --face-templates {ft} --min-speech {ms}: logistic calibration of each modality on its own scores (classes weighted equally), LLR = weight * (score - mean)\"\n\
          [fusion.thresholds.far_1e-3]\n\
          value = {threshold}\n\
          measured_on = \"the same virtual-person trials: the lowest fused LLR with FAR <= 1e-3 of {imp} impostor trials under the shipped rule (each factor at or above its far_1e-2 floor), TAR {tar:.2} %\"\n",
@@ -216,6 +252,7 @@ fn manifest_entry(
         faces = args.faces.display(),
         voices = args.voices.display(),
         enrol = args.trials.enrol,
+        ft = args.face_templates,
         ms = args.trials.min_speech,
         imp = r.impostor_trials,
     )

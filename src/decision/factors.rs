@@ -44,6 +44,16 @@ impl FactorFusion {
         Self::new(spec, [floor(face)?, floor(voice)?])
     }
 
+    /// The fused LLR of a face and a voice similarity, and whether the
+    /// rule accepts them: the sum at or above the threshold and each
+    /// factor at or above its floor.
+    pub fn judge(&self, face: f32, voice: f32) -> (f32, bool) {
+        let fused = self.spec.fuse(&[face, voice]).unwrap_or(f32::NEG_INFINITY);
+        let [face_floor, voice_floor] = self.floors;
+        let accepted = fused >= self.threshold && face >= face_floor && voice >= voice_floor;
+        (fused, accepted)
+    }
+
     /// The fusion `spec` with its default-operating-point threshold.
     pub fn new(spec: &FusionSpec, floors: [f32; 2]) -> Option<Self> {
         let threshold = spec.thresholds.get(DEFAULT_OPERATING_POINT)?.value;
@@ -176,7 +186,7 @@ fn both(
             json!({"cause": "no_fusion_fitted"}),
         );
     };
-    let fused = fusion.spec.fuse(&[sf, sv]).unwrap_or(f32::NEG_INFINITY);
+    let (fused, accepted) = fusion.judge(sf, sv);
     let [face_floor, voice_floor] = fusion.floors;
     let figures = json!({
         "fusion": fusion.spec.id,
@@ -184,7 +194,6 @@ fn both(
         "face_floor": face_floor, "voice_floor": voice_floor,
         "fused": fused, "fused_threshold": fusion.threshold,
     });
-    let accepted = fused >= fusion.threshold && sf >= face_floor && sv >= voice_floor;
     if !accepted {
         let reason = if sv < voice_floor || (sf >= face_floor && !voice.matched()) {
             Reason::VoiceMismatch

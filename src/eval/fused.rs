@@ -6,9 +6,14 @@
 //! multimodal fusion on chimeric data:
 //!
 //! - genuine trials of a virtual person: each of its speaker's genuine
-//!   voice trials with each same-identity face image pair of its identity;
+//!   voice trials with each genuine face trial of its identity;
 //! - impostor trials: each voice trial of speaker A against speaker B's
-//!   template with each face image pair across A's and B's identities.
+//!   template with each face trial of A's identity against B's.
+//!
+//! Face trials are image pairs (one-image templates), or, with
+//! `--face-templates N`, probes against the best of N enrolled images,
+//! as the daemon scores a subject enrolled from several samples
+//! ([`FaceScores::measure`]).
 //!
 //! Each modality's similarity is calibrated to a log-likelihood ratio by a
 //! logistic regression on its own genuine / impostor scores (classes
@@ -23,21 +28,39 @@ use serde::Serialize;
 use super::faces::{identity, similarity};
 use super::metrics::{VerificationMetrics, det, tar_at_far, verification_metrics};
 use super::voice::{Speaker, Trial};
+use crate::decision::factors::FactorFusion;
 use crate::infer::manifest::Metric;
 
-/// Face image-pair scores grouped by identity.
+/// Face trial scores grouped by identity.
 #[derive(Debug, Default)]
 pub struct FaceScores {
     pub identities: Vec<String>,
-    /// Identity index → same-identity pair scores.
+    /// Identity index → its genuine trial scores.
     pub genuine: BTreeMap<usize, Vec<f32>>,
-    /// (lower, higher identity index) → cross-identity pair scores.
+    /// (probe identity, template identity) → impostor trial scores; with
+    /// one-image templates each image pair is kept once, under (lower,
+    /// higher), and serves both directions.
     pub impostor: BTreeMap<(usize, usize), Vec<f32>>,
+    /// Images per face template (see [`FaceScores::measure`]).
+    pub templates: usize,
 }
 
 impl FaceScores {
-    /// Every pair of the images with a face descriptor.
-    pub fn measure(images: &[PathBuf], descriptors: &BTreeMap<&Path, &[f32]>) -> Self {
+    /// The face trials of the images with a face descriptor.
+    ///
+    /// - `templates` ≤ 1: every image pair, each image being the one-image
+    ///   template of the other;
+    /// - `templates` = N ≥ 2: as the product enrols several samples and
+    ///   scores a probe by the best of a subject's templates (the daemon's
+    ///   1:1), each identity with more than N images is enrolled on its
+    ///   first N by name; its other images are its genuine probes. Every
+    ///   image is an impostor probe against every other identity's
+    ///   template.
+    pub fn measure(
+        images: &[PathBuf],
+        descriptors: &BTreeMap<&Path, &[f32]>,
+        templates: usize,
+    ) -> Self {
         let mut names: Vec<String> = images
             .iter()
             .filter_map(|p| Some(identity(p)?.to_string_lossy().into_owned()))
@@ -49,29 +72,89 @@ impl FaceScores {
             .enumerate()
             .map(|(i, n)| (n.as_str(), i))
             .collect();
-        let faces: Vec<(usize, &[f32])> = images
-            .iter()
-            .filter_map(|p| {
-                let who = identity(p)?.to_str()?;
-                Some((*index.get(who)?, *descriptors.get(p.as_path())?))
-            })
-            .collect();
+        let mut by_identity: Vec<Vec<(&Path, &[f32])>> = vec![Vec::new(); names.len()];
+        for p in images {
+            let found = identity(p)
+                .and_then(|who| who.to_str())
+                .and_then(|who| index.get(who))
+                .zip(descriptors.get(p.as_path()));
+            if let Some((&who, &d)) = found {
+                by_identity[who].push((p.as_path(), d));
+            }
+        }
+        for faces in &mut by_identity {
+            faces.sort_by_key(|(p, _)| *p);
+        }
         let mut out = Self {
             identities: names.clone(),
+            templates: templates.max(1),
             ..Self::default()
         };
+        if out.templates == 1 {
+            out.measure_image_pairs(&by_identity);
+        } else {
+            out.measure_templates(&by_identity);
+        }
+        out
+    }
+
+    fn measure_image_pairs(&mut self, by_identity: &[Vec<(&Path, &[f32])>]) {
+        let faces: Vec<(usize, &[f32])> = by_identity
+            .iter()
+            .enumerate()
+            .flat_map(|(who, f)| f.iter().map(move |&(_, d)| (who, d)))
+            .collect();
         for (i, (a_id, a)) in faces.iter().enumerate() {
             for (b_id, b) in &faces[i + 1..] {
                 let score = similarity(a, b, Metric::Cosine);
                 if a_id == b_id {
-                    out.genuine.entry(*a_id).or_default().push(score);
+                    self.genuine.entry(*a_id).or_default().push(score);
                 } else {
                     let key = (*a_id.min(b_id), *a_id.max(b_id));
-                    out.impostor.entry(key).or_default().push(score);
+                    self.impostor.entry(key).or_default().push(score);
                 }
             }
         }
-        out
+    }
+
+    fn measure_templates(&mut self, by_identity: &[Vec<(&Path, &[f32])>]) {
+        let n = self.templates;
+        let template = |who: usize| -> Option<&[(&Path, &[f32])]> {
+            let faces = &by_identity[who];
+            (faces.len() > n).then(|| &faces[..n])
+        };
+        let best = |probe: &[f32], t: &[(&Path, &[f32])]| {
+            t.iter()
+                .map(|(_, d)| similarity(probe, d, Metric::Cosine))
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
+        for (a_id, faces) in by_identity.iter().enumerate() {
+            if let Some(t) = template(a_id) {
+                let genuine = faces[n..].iter().map(|(_, probe)| best(probe, t));
+                self.genuine.entry(a_id).or_default().extend(genuine);
+            }
+            // Any image of A, its enrolment images included, is an
+            // impostor probe against someone else's template.
+            for (_, probe) in faces {
+                for b_id in (0..by_identity.len()).filter(|&b| b != a_id) {
+                    if let Some(t) = template(b_id) {
+                        let score = best(probe, t);
+                        self.impostor.entry((a_id, b_id)).or_default().push(score);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The impostor scores of identity `probe`'s faces against identity
+    /// `template`'s template.
+    pub fn impostor_of(&self, probe: usize, template: usize) -> &[f32] {
+        let key = if self.templates == 1 {
+            (probe.min(template), probe.max(template))
+        } else {
+            (probe, template)
+        };
+        self.impostor.get(&key).map_or(&[], Vec::as_slice)
     }
 
     fn all(&self) -> (Vec<f32>, Vec<f32>) {
@@ -191,7 +274,7 @@ pub fn fused_trials(voice: &[Trial], identity_of: &[usize], faces: &FaceScores) 
                 out.genuine.push((f, t.score));
             }
         } else {
-            for &f in faces.impostor.get(&(a.min(b), a.max(b))).unwrap_or(&empty) {
+            for &f in faces.impostor_of(a, b) {
                 out.impostor.push((f, t.score));
             }
         }
@@ -238,18 +321,51 @@ pub struct FusedReport {
     /// with each factor above its floor).
     pub systems: Vec<SystemFigures>,
     pub floors: [f32; 2],
+    /// The manifest's fusion at its own threshold, as the daemon decides.
+    pub shipped: Option<ShippedFigures>,
     /// Each system's DET curve (FAR, FRR), for the plot.
     #[serde(skip)]
     pub det: Vec<(String, Vec<(f64, f64)>)>,
 }
 
+/// The shipped decision (the manifest's calibration, threshold and floors)
+/// on these trials.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShippedFigures {
+    pub fusion: String,
+    pub threshold: f32,
+    pub false_accepts: usize,
+    pub far: f64,
+    pub false_rejects: usize,
+    pub frr: f64,
+}
+
+impl ShippedFigures {
+    fn of(fusion: &FactorFusion, trials: &FusedTrials) -> Self {
+        let accepted = |t: &[(f32, f32)]| t.iter().filter(|(f, v)| fusion.judge(*f, *v).1).count();
+        let false_accepts = accepted(&trials.impostor);
+        let false_rejects = trials.genuine.len() - accepted(&trials.genuine);
+        let rate = |n: usize, of: usize| n as f64 / of.max(1) as f64;
+        Self {
+            fusion: fusion.spec.id.clone(),
+            threshold: fusion.threshold,
+            false_accepts,
+            far: rate(false_accepts, trials.impostor.len()),
+            false_rejects,
+            frr: rate(false_rejects, trials.genuine.len()),
+        }
+    }
+}
+
 /// Calibrates each modality on its own scores, then measures every system
-/// on the fused trials. `floors`: the face and voice floors of the rule.
+/// on the fused trials. `floors`: the face and voice floors of the rule;
+/// `shipped`: the manifest's fusion, measured at its own threshold.
 pub fn evaluate(
     faces: &FaceScores,
     voice: &[Trial],
     trials: &FusedTrials,
     floors: [f32; 2],
+    shipped: Option<&FactorFusion>,
 ) -> Option<FusedReport> {
     let (fg, fi) = faces.all();
     let vg: Vec<f32> = voice
@@ -297,6 +413,7 @@ pub fn evaluate(
             .map(|(name, (g, i))| SystemFigures::of(name, g, i))
             .collect(),
         floors,
+        shipped: shipped.map(|f| ShippedFigures::of(f, trials)),
         det,
     })
 }
@@ -321,6 +438,7 @@ mod tests {
             identities: vec!["x".into(), "y".into()],
             genuine: BTreeMap::from([(0, vec![0.9, 0.8]), (1, vec![0.7])]),
             impostor: BTreeMap::from([((0, 1), vec![0.1, 0.2, 0.3])]),
+            templates: 1,
         };
         let voice = [
             Trial {
@@ -354,5 +472,66 @@ mod tests {
         assert_eq!(t.genuine, vec![(0.9, 0.95), (0.8, 0.95)]);
         assert_eq!(t.impostor.len(), 3);
         assert!(t.impostor.iter().all(|&(_, v)| v == 0.4));
+    }
+
+    #[test]
+    fn templates_of_several_images_score_each_probe_by_the_best_of_them() {
+        let paths: Vec<PathBuf> = ["a/a_0001.jpg", "a/a_0002.jpg", "a/a_0003.jpg", "b/b_0001.jpg"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let vectors: [[f32; 2]; 4] = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]];
+        let descriptors: BTreeMap<&Path, &[f32]> = paths
+            .iter()
+            .zip(&vectors)
+            .map(|(p, v)| (p.as_path(), v.as_slice()))
+            .collect();
+
+        let two = FaceScores::measure(&paths, &descriptors, 2);
+        // a is enrolled on a_0001 and a_0002; a_0003 is its one probe,
+        // scored by the better of the two (0.8 against 0.6).
+        assert_eq!(two.genuine, BTreeMap::from([(0, vec![0.8])]));
+        // b has too few images for a template: its image probes a only.
+        assert_eq!(two.impostor, BTreeMap::from([((1, 0), vec![0.8])]));
+        assert_eq!(two.templates, 2);
+        assert_eq!(two.impostor_of(1, 0), &[0.8]);
+        assert!(two.impostor_of(0, 1).is_empty(), "b has no template");
+
+        let one = FaceScores::measure(&paths, &descriptors, 1);
+        assert_eq!(one.genuine[&0].len(), 3, "every same-identity image pair");
+        assert_eq!(one.impostor_of(1, 0), one.impostor_of(0, 1));
+        assert_eq!(one.impostor_of(0, 1).len(), 3);
+    }
+
+    #[test]
+    fn the_shipped_rule_is_counted_at_its_own_threshold() {
+        use crate::infer::manifest::{FusionSpec, Threshold};
+        let spec = FusionSpec {
+            id: "f+v".into(),
+            models: vec!["f".into(), "v".into()],
+            sha256: vec!["a".into(), "b".into()],
+            mean: vec![0.9, 0.8],
+            std: vec![1.0, 1.0],
+            weights: vec![10.0, 10.0],
+            fitted_on: "test".into(),
+            thresholds: BTreeMap::from([(
+                crate::decision::threshold::DEFAULT_OPERATING_POINT.to_owned(),
+                Threshold {
+                    value: 0.0,
+                    measured_on: "test".into(),
+                },
+            )]),
+        };
+        let rule = FactorFusion::new(&spec, [0.85, 0.7]).expect("threshold");
+        let trials = FusedTrials {
+            // accepted; under the face floor; sum short.
+            genuine: vec![(0.95, 0.9), (0.84, 0.99), (0.86, 0.71)],
+            // accepted (a false accept); under the voice floor.
+            impostor: vec![(0.9, 0.8), (1.0, 0.6)],
+        };
+        let s = ShippedFigures::of(&rule, &trials);
+        assert_eq!((s.false_rejects, s.false_accepts), (2, 1));
+        assert!((s.frr - 2.0 / 3.0).abs() < 1e-12 && (s.far - 0.5).abs() < 1e-12);
+        assert_eq!(s.threshold, 0.0);
     }
 }

@@ -170,3 +170,16 @@ fn voice_alone_carries_the_voice_reason() {
     let j = combine(Modalities::Voice, &REQ, None, None, None);
     assert_eq!(j.outcome.decision, Decision::Reject);
 }
+
+#[test]
+fn the_rule_needs_the_sum_and_each_floor() {
+    let f = fusion();
+    // 20 * 0.05 + 20 * 0.05 = 2 >= 0, both above their floors.
+    let (fused, accepted) = f.judge(0.95, 0.85);
+    assert!((fused - 2.0).abs() < 1e-4 && accepted, "{fused}");
+    // A strong face carries the sum, but the voice is under its floor.
+    let (fused, accepted) = f.judge(1.0, 0.73);
+    assert!(fused > 0.0 && !accepted, "{fused}");
+    // Both floors met, the sum short.
+    assert!(!f.judge(0.86, 0.75).1);
+}
