@@ -29,6 +29,7 @@ use edgeid::eval::gallery_bench::{GalleryBenchReport, bench_gallery};
 use edgeid::eval::plot::{Series, latency_chart};
 use edgeid::infer::tract::set_inference_threads;
 use edgeid::infer::{BackendChoice, BackendInfo, InferenceConfig, Provider};
+use edgeid::pipeline::EmbedderChoice;
 use edgeid::sinks::mqtt::LatencyObserver;
 use edgeid::sources::load_image;
 use edgeid::store::{Kek, KekSource, KeyRing, Store, keys};
@@ -95,6 +96,14 @@ pub struct BenchArgs {
     /// committed golden clip).
     #[arg(long, requires = "voice", conflicts_with = "daemon")]
     pub audio: Option<PathBuf>,
+    /// The face embedder(s) measured: dlib, mobilefacenet or fused
+    /// (default: the config's `[face] embedder`).
+    #[arg(long, conflicts_with = "voice")]
+    pub embedder: Option<EmbedderChoice>,
+    /// Test-time flip augmentation on or off (default: the manifest's
+    /// `flip_tta` for each embedder).
+    #[arg(long, conflicts_with = "voice")]
+    pub flip_tta: Option<bool>,
     /// With --voice: partial utterances embedded side by side (default:
     /// the config's `[inference] voice_partial_threads`, 2).
     #[arg(long, requires = "voice")]
@@ -142,8 +151,17 @@ const VOICE_MAX_PAUSE: Duration = Duration::from_millis(100);
 #[derive(Serialize)]
 struct BenchReport {
     image: PathBuf,
+    /// The face embedders run on each frame.
+    embedders: Vec<EmbedderRun>,
     pipeline: Vec<BackendRun>,
     gallery: Vec<GalleryBenchReport>,
+}
+
+/// A face embedder of the measured pipeline.
+#[derive(Serialize)]
+struct EmbedderRun {
+    model: String,
+    flip_tta: bool,
 }
 
 /// One thread count's figures and what ran the models.
@@ -168,8 +186,13 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     let photo = load_image(&image_path)?;
     let frame = camera_frame(&photo, 640, 480);
     let inference = args.inference(global)?;
+    let embedder = match args.embedder {
+        Some(e) => e,
+        None => Config::load(global.config.as_deref())?.face.embedder,
+    };
     let mut report = BenchReport {
         image: image_path,
+        embedders: Vec::new(),
         pipeline: Vec::new(),
         gallery: Vec::new(),
     };
@@ -178,7 +201,15 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         set_inference_threads(threads);
         // ONNX Runtime fixes its thread count when a session is built.
         let backend = inference_backend(global, &inference, threads)?;
-        let pipeline = load_pipeline_on(global, backend.as_ref())?;
+        let pipeline = load_pipeline_on(global, backend.as_ref(), embedder, args.flip_tta)?;
+        report.embedders = pipeline
+            .embedders()
+            .iter()
+            .map(|e| EmbedderRun {
+                model: e.embedder.spec().id.clone(),
+                flip_tta: e.embedder.flip(),
+            })
+            .collect();
         let bar = counter(
             args.runs as u64,
             &format!("runs ({threads} thread(s))"),
@@ -225,6 +256,12 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     }
     emit(global.json, &report, |r| {
         println!("frame: 640×480 from {}", r.image.display());
+        let embedders: Vec<String> = r
+            .embedders
+            .iter()
+            .map(|e| format!("{} (flip {})", e.model, if e.flip_tta { "on" } else { "off" }))
+            .collect();
+        println!("embedders: {}", embedders.join(" + "));
         for run in &r.pipeline {
             let b = &run.bench;
             println!("inference: {}", run.inference);

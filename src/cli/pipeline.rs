@@ -37,13 +37,20 @@ pub fn load_pipeline_with(
     load_with_backend(global, backend.as_ref(), config)
 }
 
-/// The face pipeline (default settings) on a given backend (`bench`).
+/// The face pipeline of `embedder` (flip as the manifest says unless
+/// `flip_tta`), otherwise default settings, on a given backend (`bench`).
 #[cfg(feature = "eval")]
 pub fn load_pipeline_on(
     global: &GlobalArgs,
     backend: &dyn Backend,
+    embedder: edgeid::pipeline::EmbedderChoice,
+    flip_tta: Option<bool>,
 ) -> anyhow::Result<FacePipeline> {
-    let mut config = PipelineConfig::default();
+    let mut config = PipelineConfig {
+        embedder,
+        flip_tta,
+        ..PipelineConfig::default()
+    };
     config.detector.range = global.detector;
     load_with_backend(global, backend, config)
 }
