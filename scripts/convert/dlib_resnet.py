@@ -472,6 +472,8 @@ sha256 = "{onnx_sha}"
 role = "face_embedder"
 licence = "CC0-1.0 (dlib model by Davis King, public domain)"
 description = "dlib ResNet face recognition model v1, 128-d, trained with metric loss; dlib 5-point face chip 150x150 padding 0.25"
+metric = "cosine"
+flip_tta = true
 [model.input]
 name = "input"
 shape = [1, 3, 150, 150]        # batch pinned to 1 by the loader

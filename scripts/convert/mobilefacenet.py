@@ -244,7 +244,7 @@ licence = "Apache-2.0 (sirius-ai/MobileFaceNet_TF weights); TFLite export MIT (s
 description = "MobileFaceNet (sirius-ai/MobileFaceNet_TF), 192-d, ArcFace-style training; ArcFace 5-point 112x112 chip (eye centres, nose tip, mouth corners)"
 notice = "The file is byte-identical to MobileFaceNet.tflite in GitHub syaringan357/Android-MobileFaceNet-MTCNN-FaceAntiSpoofing (MIT), a TFLite export of sirius-ai/MobileFaceNet_TF's pretrained weights (Apache-2.0). Caveat: those weights were trained on MS1M-refine-v2 (InsightFace's cleaned MS-Celeb-1M), whose images carry Microsoft's research-use-only terms; whether weights trained on it may be used commercially is not settled. Deployments that cannot accept that should set [face] embedder = \\"dlib\\" (dlib ResNet, CC0)."
 metric = "cosine"
-flip_tta = false
+flip_tta = true
 alignment = "arcface_5_point"
 [model.input]
 name = "input"

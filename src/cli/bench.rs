@@ -259,7 +259,13 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         let embedders: Vec<String> = r
             .embedders
             .iter()
-            .map(|e| format!("{} (flip {})", e.model, if e.flip_tta { "on" } else { "off" }))
+            .map(|e| {
+                format!(
+                    "{} (flip {})",
+                    e.model,
+                    if e.flip_tta { "on" } else { "off" }
+                )
+            })
             .collect();
         println!("embedders: {}", embedders.join(" + "));
         for run in &r.pipeline {

@@ -54,14 +54,19 @@ pub struct FusedArgs {
     pub plot: Option<PathBuf>,
 }
 
+/// How the face trials are made.
+fn face_trials(face_templates: u16) -> String {
+    match face_templates {
+        1 => "every image pair (one-image templates)".to_owned(),
+        n => format!(
+            "probes against the best of {n} enrolled images (identities with more than {n} images; the first {n} by name)"
+        ),
+    }
+}
+
 /// The protocol, as printed with the results.
 fn protocol(face_templates: u16) -> String {
-    let face = match face_templates {
-        1 => "face trials are image pairs (one-image templates)".to_owned(),
-        n => format!(
-            "face trials are probes against the best of {n} enrolled images (identities with more than {n} images; the first {n} by name)"
-        ),
-    };
+    let face = format!("face trials: {}", face_trials(face_templates));
     format!(
         "virtual persons: each speaker paired with a face identity (enrolled speakers with the identities holding the most genuine face trials); {face}; genuine = a person's genuine voice trial x each genuine face trial of its identity; impostor = a voice trial of A vs B's template x each face trial of A's identity vs B's; each modality calibrated to an LLR by logistic regression on its own scores"
     )
@@ -137,7 +142,7 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
         .zip(&identity_of)
         .map(|(s, &i)| (s.id.clone(), faces.identities[i].clone()))
         .collect();
-    let manifest_entry = manifest_entry(&report, &face_spec, &voice_spec, &args);
+    let manifest_entry = manifest_entry(&report, &face_spec, &voice_spec, &args, &pairs_file);
     #[derive(serde::Serialize)]
     struct Out<'a> {
         protocol: String,
@@ -224,6 +229,7 @@ fn manifest_entry(
     face: &ModelSpec,
     voice: &ModelSpec,
     args: &FusedArgs,
+    pairs_file: &Path,
 ) -> String {
     let rule = r.systems.last();
     let threshold = rule.map_or(f32::INFINITY, |s| s.threshold_at_far_1e3);
@@ -237,10 +243,10 @@ fn manifest_entry(
          mean = [{fm}, {vm}]\n\
          std = [1.0, 1.0]\n\
          weights = [{fw}, {vw}]\n\
-         fitted_on = \"edgeid eval fused --faces {faces} --voices {voices} --enrol {enrol} --face-templates {ft} --min-speech {ms}: logistic calibration of each modality on its own scores (classes weighted equally), LLR = weight * (score - mean)\"\n\
+         fitted_on = \"edgeid eval fused --faces {faces} --pairs {pairs} --voices {voices} --enrol {enrol} --face-templates {ft} --min-speech {ms} --probe-speech {ps}: logistic calibration of each modality on its own scores (classes weighted equally; face: {face_trials}, voice: the eval voice trials), LLR = weight * (score - mean)\"\n\
          [fusion.thresholds.far_1e-3]\n\
          value = {threshold}\n\
-         measured_on = \"the same virtual-person trials: the lowest fused LLR with FAR <= 1e-3 of {imp} impostor trials under the shipped rule (each factor at or above its far_1e-2 floor), TAR {tar:.2} %\"\n",
+         measured_on = \"the same virtual-person trials: the lowest fused LLR with FAR <= 1e-3 of {imp} impostor trials under the shipped rule (each factor at or above its far_1e-2 floor), TAR {tar:.2} % of {gen} genuine trials\"\n",
         f = face.id,
         v = voice.id,
         fs = face.sha256,
@@ -254,6 +260,10 @@ fn manifest_entry(
         enrol = args.trials.enrol,
         ft = args.face_templates,
         ms = args.trials.min_speech,
+        ps = args.trials.probe_speech,
+        pairs = pairs_file.display(),
+        face_trials = face_trials(args.face_templates),
         imp = r.impostor_trials,
+        gen = r.genuine_trials,
     )
 }

@@ -476,10 +476,15 @@ mod tests {
 
     #[test]
     fn templates_of_several_images_score_each_probe_by_the_best_of_them() {
-        let paths: Vec<PathBuf> = ["a/a_0001.jpg", "a/a_0002.jpg", "a/a_0003.jpg", "b/b_0001.jpg"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
+        let paths: Vec<PathBuf> = [
+            "a/a_0001.jpg",
+            "a/a_0002.jpg",
+            "a/a_0003.jpg",
+            "b/b_0001.jpg",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
         let vectors: [[f32; 2]; 4] = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]];
         let descriptors: BTreeMap<&Path, &[f32]> = paths
             .iter()
