@@ -228,3 +228,33 @@ fn templates_made_without_flip_match_probes_with_flip() {
     let (_, biden) = flipped("biden.jpg");
     assert!(!t.accepts(biden.cosine(&template)));
 }
+
+#[test]
+fn the_sites_flip_switch_reaches_the_verbs() {
+    // `[face] flip_tta = false` drops the mirror's run; the manifest's
+    // threshold stays (measured with flip, it accepts fewer impostors
+    // without it), and the same pair still matches.
+    let samples = require!(samples());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let similarity = |config: Option<&str>| {
+        let mut cmd = support::device::edgeid();
+        if let Some(text) = config {
+            let path = dir.path().join("edgeid.toml");
+            std::fs::write(&path, text).expect("write config");
+            cmd.arg("--config").arg(&path);
+        }
+        cmd.arg("--json")
+            .arg("compare")
+            .arg(samples.join("obama.jpg"))
+            .arg(samples.join("obama2.jpg"));
+        let out = support::output::stdout_json(&support::process::run_ok(&mut cmd));
+        assert_eq!(out["decision"], "accept", "{out}");
+        out["similarity"].as_f64().expect("a similarity")
+    };
+    let default = similarity(None);
+    let on = similarity(Some("[face]\nflip_tta = true\n"));
+    let off = similarity(Some("[face]\nflip_tta = false\n"));
+    let manifest_flips = pipeline().embedder().flip();
+    assert_eq!(default, if manifest_flips { on } else { off });
+    assert!((on - off).abs() > 1e-4, "flip on {on}, off {off}");
+}

@@ -98,10 +98,11 @@ pub struct BenchArgs {
     pub audio: Option<PathBuf>,
     /// The face embedder(s) measured: dlib, mobilefacenet or fused
     /// (default: the config's `[face] embedder`).
-    #[arg(long, conflicts_with = "voice")]
+    #[arg(long, conflicts_with_all = ["voice", "daemon"])]
     pub embedder: Option<EmbedderChoice>,
-    /// Test-time flip augmentation on or off (default: the manifest's
-    /// `flip_tta` for each embedder).
+    /// Test-time flip augmentation on or off (default: the config's
+    /// `[face] flip_tta`, else the manifest's for each embedder); with
+    /// --daemon, the daemon's.
     #[arg(long, conflicts_with = "voice")]
     pub flip_tta: Option<bool>,
     /// With --voice: partial utterances embedded side by side (default:
@@ -186,10 +187,9 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     let photo = load_image(&image_path)?;
     let frame = camera_frame(&photo, 640, 480);
     let inference = args.inference(global)?;
-    let embedder = match args.embedder {
-        Some(e) => e,
-        None => Config::load(global.config.as_deref())?.face.embedder,
-    };
+    let face = Config::load(global.config.as_deref())?.face;
+    let embedder = args.embedder.unwrap_or(face.embedder);
+    let flip_tta = args.flip_tta.or(face.flip_tta);
     let mut report = BenchReport {
         image: image_path,
         embedders: Vec::new(),
@@ -201,7 +201,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         set_inference_threads(threads);
         // ONNX Runtime fixes its thread count when a session is built.
         let backend = inference_backend(global, &inference, threads)?;
-        let pipeline = load_pipeline_on(global, backend.as_ref(), embedder, args.flip_tta)?;
+        let pipeline = load_pipeline_on(global, backend.as_ref(), embedder, flip_tta)?;
         report.embedders = pipeline
             .embedders()
             .iter()
@@ -379,6 +379,10 @@ fn run_daemon(global: &GlobalArgs, args: &BenchArgs) -> anyhow::Result<()> {
         &extra,
     )?;
     config.inference = args.inference(global)?;
+    // Flip on or off as asked, else as the site's config says.
+    config.face.flip_tta = args
+        .flip_tta
+        .or(Config::load(global.config.as_deref())?.face.flip_tta);
     let voice_partial_threads = config.inference.voice_partial_threads;
     let topic_prefix = config.mqtt.topic_prefix.clone();
 
@@ -594,6 +598,11 @@ fn parse_broker(text: &str) -> anyhow::Result<(String, u16)> {
 /// no liveness, so `[liveness] mode = "off"` goes in whenever this edgeid's
 /// config has that section.
 #[allow(clippy::too_many_arguments)]
+/// The bench sends requests back to back, faster than a door would: the
+/// default limit (120 a minute) would refuse them after the first hundred
+/// or so, so the bench's daemon allows the most the config does.
+const BENCH_REQUESTS_PER_MINUTE: u32 = 6000;
+
 fn daemon_config(
     dir: &Path,
     kek: &Path,
@@ -607,7 +616,7 @@ fn daemon_config(
     let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
     let base = format!(
         "kek_file = {}\ndevice_id = {}\n\n[camera]\nsource = \"folder\"\npath = {}\nfps = {fps:?}\n\n\
-         [mqtt]\nenabled = true\nhost = {}\nport = {port}\n\n[daemon]\nshutdown_grace_ms = 2000\n{extra}",
+         [mqtt]\nenabled = true\nhost = {}\nport = {port}\nrequests_per_minute = {BENCH_REQUESTS_PER_MINUTE}\n\n[daemon]\nshutdown_grace_ms = 2000\n{extra}",
         s(&kek.to_string_lossy()),
         s(device_id),
         s(&camera.to_string_lossy()),

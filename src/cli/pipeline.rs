@@ -23,6 +23,7 @@ pub fn load_pipeline(global: &GlobalArgs) -> anyhow::Result<FacePipeline> {
         global,
         PipelineConfig {
             embedder: face.embedder,
+            flip_tta: face.flip_tta,
             ..PipelineConfig::default()
         },
     )

@@ -133,6 +133,11 @@ pub struct Config {
 pub struct FaceConfig {
     /// `dlib`, `mobilefacenet` or `fused` (docs/config.md).
     pub embedder: crate::pipeline::EmbedderChoice,
+    /// Test-time flip augmentation; absent: as the manifest declares each
+    /// embedder (its thresholds were measured that way). Off saves the
+    /// mirror's model run and keeps the thresholds, which then accept
+    /// fewer impostors and fewer genuine faces (docs/config.md).
+    pub flip_tta: Option<bool>,
 }
 
 impl Default for Config {
@@ -239,6 +244,15 @@ mod tests {
         assert_eq!(c.lockout.window_secs, 900);
         assert_eq!(c.verdict_lifetime_secs, 30);
         assert!(toml::from_str::<Config>("kek_fiel = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_face_flip_switch_is_the_manifests_unless_set() {
+        let c: Config = toml::from_str("[face]\nembedder = \"fused\"\n").expect("parse");
+        assert_eq!(c.face.flip_tta, None);
+        let c: Config = toml::from_str("[face]\nflip_tta = false\n").expect("parse");
+        assert_eq!(c.face.flip_tta, Some(false));
+        assert!(toml::from_str::<Config>("[face]\nflip = false\n").is_err());
     }
 
     #[test]

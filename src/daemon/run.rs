@@ -261,6 +261,7 @@ fn load(
     let mut pipeline_config = PipelineConfig::default();
     pipeline_config.detector.range = config.daemon.detector;
     pipeline_config.embedder = config.face.embedder;
+    pipeline_config.flip_tta = config.face.flip_tta;
     let backend =
         backend_for(&config.inference, Some(state_dir), 1).map_err(DaemonError::Inference)?;
     let pipeline = FacePipeline::load(&manifest, backend.as_ref(), pipeline_config)
