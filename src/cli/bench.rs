@@ -594,15 +594,15 @@ fn parse_broker(text: &str) -> anyhow::Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
-/// The daemon's config as an operator would write it. A still photo shows
-/// no liveness, so `[liveness] mode = "off"` goes in whenever this edgeid's
-/// config has that section.
-#[allow(clippy::too_many_arguments)]
 /// The bench sends requests back to back, faster than a door would: the
 /// default limit (120 a minute) would refuse them after the first hundred
 /// or so, so the bench's daemon allows the most the config does.
 const BENCH_REQUESTS_PER_MINUTE: u32 = 6000;
 
+/// The daemon's config as an operator would write it. A still photo shows
+/// no liveness, so `[liveness] mode = "off"` goes in whenever this edgeid's
+/// config has that section.
+#[allow(clippy::too_many_arguments)]
 fn daemon_config(
     dir: &Path,
     kek: &Path,
