@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use edgeid::config::Config;
+use edgeid::config::{Config, FaceConfig};
 use edgeid::daemon::{self, RunHooks, RunOptions};
 use edgeid::decision::threshold::DEFAULT_OPERATING_POINT;
 use edgeid::eval::bench::{PipelineBench, bench_pipeline, camera_frame};
@@ -187,9 +187,11 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
     let photo = load_image(&image_path)?;
     let frame = camera_frame(&photo, 640, 480);
     let inference = args.inference(global)?;
-    let face = Config::load(global.config.as_deref())?.face;
-    let embedder = args.embedder.unwrap_or(face.embedder);
-    let flip_tta = args.flip_tta.or(face.flip_tta);
+    let site = Config::load(global.config.as_deref())?.face;
+    let face = FaceConfig {
+        embedder: args.embedder.unwrap_or(site.embedder),
+        flip_tta: args.flip_tta.or(site.flip_tta),
+    };
     let mut report = BenchReport {
         image: image_path,
         embedders: Vec::new(),
@@ -201,7 +203,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         set_inference_threads(threads);
         // ONNX Runtime fixes its thread count when a session is built.
         let backend = inference_backend(global, &inference, threads)?;
-        let pipeline = load_pipeline_on(global, backend.as_ref(), embedder, flip_tta)?;
+        let pipeline = load_pipeline_on(global, backend.as_ref(), &face)?;
         report.embedders = pipeline
             .embedders()
             .iter()

@@ -211,15 +211,12 @@ pub fn fused(global: &GlobalArgs, args: FusedArgs) -> anyhow::Result<()> {
 
 /// A model's floor threshold from the manifest.
 fn floor(spec: &ModelSpec) -> anyhow::Result<f32> {
-    spec.thresholds
-        .get(FLOOR_OPERATING_POINT)
-        .map(|t| t.value)
-        .with_context(|| {
-            format!(
-                "the manifest has no {FLOOR_OPERATING_POINT} threshold for {}",
-                spec.id
-            )
-        })
+    FactorFusion::floor(spec).with_context(|| {
+        format!(
+            "the manifest has no {FLOOR_OPERATING_POINT} threshold for {}",
+            spec.id
+        )
+    })
 }
 
 /// The `[[fusion]]` entry the decision path reads: LLR = weight × (score

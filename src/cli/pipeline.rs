@@ -19,14 +19,7 @@ pub fn open_manifest(global: &GlobalArgs) -> anyhow::Result<Manifest> {
 /// The pipeline of the config's `[face]` section.
 pub fn load_pipeline(global: &GlobalArgs) -> anyhow::Result<FacePipeline> {
     let face = super::state::load_config(global)?.face;
-    load_pipeline_with(
-        global,
-        PipelineConfig {
-            embedder: face.embedder,
-            flip_tta: face.flip_tta,
-            ..PipelineConfig::default()
-        },
-    )
+    load_pipeline_with(global, face.pipeline())
 }
 
 pub fn load_pipeline_with(
@@ -38,20 +31,14 @@ pub fn load_pipeline_with(
     load_with_backend(global, backend.as_ref(), config)
 }
 
-/// The face pipeline of `embedder` (flip as the manifest says unless
-/// `flip_tta`), otherwise default settings, on a given backend (`bench`).
+/// The face pipeline of a `[face]` section on a given backend (`bench`).
 #[cfg(feature = "eval")]
 pub fn load_pipeline_on(
     global: &GlobalArgs,
     backend: &dyn Backend,
-    embedder: edgeid::pipeline::EmbedderChoice,
-    flip_tta: Option<bool>,
+    face: &edgeid::config::FaceConfig,
 ) -> anyhow::Result<FacePipeline> {
-    let mut config = PipelineConfig {
-        embedder,
-        flip_tta,
-        ..PipelineConfig::default()
-    };
+    let mut config = face.pipeline();
     config.detector.range = global.detector;
     load_with_backend(global, backend, config)
 }

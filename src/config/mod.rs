@@ -140,6 +140,19 @@ pub struct FaceConfig {
     pub flip_tta: Option<bool>,
 }
 
+impl FaceConfig {
+    /// The face pipeline's settings this section asks for (the rest at
+    /// their defaults): the one place `[face]` reaches the pipeline, for
+    /// the daemon, the verbs and `bench`.
+    pub fn pipeline(&self) -> crate::pipeline::PipelineConfig {
+        crate::pipeline::PipelineConfig {
+            embedder: self.embedder,
+            flip_tta: self.flip_tta,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::decision::Modalities;
 use crate::decision::factors::FactorFusion;
 use crate::infer::{Backend, Manifest, ModelRole, backend_for};
-use crate::pipeline::{FacePipeline, PipelineConfig};
+use crate::pipeline::FacePipeline;
 use crate::sinks::mqtt::LatencyObserver;
 use crate::sinks::{dbus, mqtt};
 use crate::sources::Capture;
@@ -258,10 +258,8 @@ fn load(
     store.set_counter_config(config.anchor.clone());
     let ring = keys::unlock(&mut store, &kek).map_err(DaemonError::DeviceKeys)?;
     let manifest = Manifest::open(models_dir).map_err(DaemonError::Models)?;
-    let mut pipeline_config = PipelineConfig::default();
+    let mut pipeline_config = config.face.pipeline();
     pipeline_config.detector.range = config.daemon.detector;
-    pipeline_config.embedder = config.face.embedder;
-    pipeline_config.flip_tta = config.face.flip_tta;
     let backend =
         backend_for(&config.inference, Some(state_dir), 1).map_err(DaemonError::Inference)?;
     let pipeline = FacePipeline::load(&manifest, backend.as_ref(), pipeline_config)

@@ -40,8 +40,13 @@ impl FactorFusion {
         if !spec.fits(&[(&face.id, &face.sha256), (&voice.id, &voice.sha256)]) {
             return None;
         }
-        let floor = |m: &ModelSpec| m.thresholds.get(FLOOR_OPERATING_POINT).map(|t| t.value);
-        Self::new(spec, [floor(face)?, floor(voice)?])
+        Self::new(spec, [Self::floor(face)?, Self::floor(voice)?])
+    }
+
+    /// A factor's floor: its model's FAR 1e-2 threshold, `None` if the
+    /// manifest has not measured one.
+    pub fn floor(model: &ModelSpec) -> Option<f32> {
+        model.thresholds.get(FLOOR_OPERATING_POINT).map(|t| t.value)
     }
 
     /// The fused LLR of a face and a voice similarity, and whether the
